@@ -1,0 +1,46 @@
+// CGodwit: the few things Swift cannot spell. Keep this header tiny: whole kernels stay in Swift.
+#ifndef CGODWIT_H
+#define CGODWIT_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// Feature bits shared by `godwit_build_features` and `godwit_cpu_features`.
+#define GODWIT_FEATURE_AVX2 1u
+#define GODWIT_FEATURE_FMA 2u
+#define GODWIT_FEATURE_F16C 4u
+#define GODWIT_FEATURE_AVX512F 8u
+#define GODWIT_FEATURE_AVX512BW 16u
+#define GODWIT_FEATURE_AVX512VNNI 32u
+#define GODWIT_FEATURE_AVX512BF16 64u
+#define GODWIT_FEATURE_AVXVNNI 128u
+
+/// The instruction-set features this build was compiled to use (from the compiler's macros).
+uint32_t godwit_build_features(void);
+
+/// The features the running CPU has (cpuid). Compiled without -march so it runs on any x86-64.
+uint32_t godwit_cpu_features(void);
+
+/// Hint the hardware prefetcher (no-op where unsupported).
+static inline void godwit_prefetch(const void *p) {
+#if defined(__GNUC__) || defined(__clang__)
+    __builtin_prefetch(p, 0, 3);
+#endif
+}
+
+/// A spin-wait hint (x86 `pause`, arm64 `yield`).
+static inline void godwit_spin_pause(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
+#ifdef __cplusplus
+}
+#endif
+#endif

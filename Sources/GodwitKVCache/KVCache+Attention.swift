@@ -1,0 +1,223 @@
+// Attention computed directly on the encoded cache with an online (flash-attention) softmax:
+// scores come from the key store (which may quantize the query once and use integer dots), the
+// weighted value sum accumulates straight from the value store, one tile of positions at a time.
+// No step materializes the cache as floats.
+//
+// Work split (independent of the thread count, so results are too):
+// - decode (1 token): tasks = KV heads × position chunks of `decodeChunk`; partial (max, sum,
+//   accumulator) per chunk merged at the end (flash-decoding);
+// - prompt batches: tasks = KV heads × blocks of tokens; each task sees all its keys.
+// Query heads h·G ..< (h+1)·G share KV head h (grouped-query attention, G = heads / kvHeads).
+import GodwitKernels
+
+/// Per-thread scratch for attention, sized once for the largest layer and batch.
+final class AttentionScratch {
+    static let tile = 64
+    static let maxRows = 64
+    static let decodeChunk = 256
+
+    struct Thread {
+        /// [maxRows, preparedBytes]
+        let prepared: UnsafeMutableRawPointer
+        /// [maxKeyDim]
+        let query: UnsafeMutablePointer<Float>
+        /// [maxRows, tile]
+        let scores: UnsafeMutablePointer<Float>
+        /// [maxRows] running max and sum
+        let runningMax: UnsafeMutablePointer<Float>
+        let runningSum: UnsafeMutablePointer<Float>
+        /// [maxRows, maxValueDim]
+        let acc: UnsafeMutablePointer<Float>
+    }
+
+    let threads: [Thread]
+    /// Decode partials: [maxTasks, maxGroup, maxValueDim + 2] (acc, then max, sum).
+    let partials: UnsafeMutablePointer<Float>
+    let partialStride: Int
+    let maxGroupRows: Int
+    let preparedBytes: Int
+
+    init(layers: [KVLayerCache], maxBatch: Int, threads count: Int) {
+        let maxKeyDim = layers.map(\.spec.keyDim).max() ?? 0
+        let maxValueDim = layers.map(\.spec.valueDim).max() ?? 0
+        preparedBytes = ((layers.map(\.keys.preparedQueryBytes).max() ?? 0) + 63) / 64 * 64
+        let rows = Self.maxRows
+        var ts = [Thread]()
+        for _ in 0..<max(1, count) {
+            ts.append(Thread(
+                prepared: .allocate(byteCount: rows * preparedBytes, alignment: 64),
+                query: .allocate(capacity: maxKeyDim + 16),
+                scores: .allocate(capacity: rows * Self.tile),
+                runningMax: .allocate(capacity: rows),
+                runningSum: .allocate(capacity: rows),
+                acc: .allocate(capacity: rows * maxValueDim + 16)))
+        }
+        threads = ts
+        let maxChunks = layers.map { ($0.capacity + Self.decodeChunk - 1) / Self.decodeChunk * $0.spec.kvHeads }.max() ?? 1
+        maxGroupRows = Self.maxRows
+        partialStride = maxValueDim + 2
+        partials = .allocate(capacity: max(1, maxChunks) * Self.maxRows * partialStride)
+    }
+
+    deinit {
+        for t in threads {
+            t.prepared.deallocate(); t.query.deallocate(); t.scores.deallocate()
+            t.runningMax.deallocate(); t.runningSum.deallocate(); t.acc.deallocate()
+        }
+        partials.deallocate()
+    }
+}
+
+extension KVCache {
+    /// Attention of `n` query tokens at positions firstPosition..<firstPosition+n over the cached
+    /// positions (causal; sliding-window layers see the last `window` positions, themselves included).
+    /// queries: [n, heads, keyDim] after RoPE, `queryStride` floats per token (not modified).
+    /// out: [n, heads, valueDim], `outStride` floats per token.
+    public func attend(layer index: Int, queries: UnsafePointer<Float>, queryStride: Int, heads: Int,
+                       tokens n: Int, firstPosition: Int, scale: Float,
+                       into out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool) {
+        let layer = layers[index]
+        let kvHeads = layer.spec.kvHeads
+        let group = heads / kvHeads
+        let s = attentionScratch
+        if n == 1 {
+            let last = firstPosition
+            let lo = layer.spec.window.map { max(0, last - $0 + 1) } ?? 0
+            let chunks = (last + 1 - lo + AttentionScratch.decodeChunk - 1) / AttentionScratch.decodeChunk
+            pool.parallelFor(kvHeads * chunks) { task, thread in
+                let h = task / chunks, c = task % chunks
+                let start = lo + c * AttentionScratch.decodeChunk
+                let keyRange = start..<min(last + 1, start + AttentionScratch.decodeChunk)
+                let scratch = s.threads[thread]
+                self.attendBlock(layer, head: h, group: group, tokens: 0..<1, firstPosition: firstPosition,
+                                 keyRange: keyRange, queries: queries, queryStride: queryStride, scale: scale, scratch: scratch)
+                // Save the partial state of each of the G rows.
+                let dv = layer.spec.valueDim
+                for g in 0..<group {
+                    let p = s.partials + (task * group + g) * s.partialStride
+                    p.update(from: scratch.acc + g * dv, count: dv)
+                    p[dv] = scratch.runningMax[g]
+                    p[dv + 1] = scratch.runningSum[g]
+                }
+            }
+            mergeDecodePartials(layer, kvHeads: kvHeads, group: group, chunks: chunks, out: out)
+        } else {
+            let tokensPerBlock = max(1, AttentionScratch.maxRows / group)
+            let blocks = (n + tokensPerBlock - 1) / tokensPerBlock
+            pool.parallelFor(kvHeads * blocks) { task, thread in
+                let h = task / blocks, b = task % blocks
+                let tokens = (b * tokensPerBlock)..<min(n, (b + 1) * tokensPerBlock)
+                let lastPos = firstPosition + tokens.upperBound - 1
+                let lo = layer.spec.window.map { max(0, firstPosition + tokens.lowerBound - $0 + 1) } ?? 0
+                let scratch = s.threads[thread]
+                self.attendBlock(layer, head: h, group: group, tokens: tokens, firstPosition: firstPosition,
+                                 keyRange: lo..<(lastPos + 1), queries: queries, queryStride: queryStride,
+                                 scale: scale, scratch: scratch)
+                self.finishRows(layer, head: h, group: group, tokens: tokens, scratch: scratch, out: out, outStride: outStride)
+            }
+        }
+    }
+
+    /// Online-softmax attention of the rows (tokens × group) of one KV head over `keyRange`,
+    /// leaving unnormalized accumulators, running max and running sum in `scratch`.
+    func attendBlock(_ layer: KVLayerCache, head h: Int, group: Int, tokens: Range<Int>, firstPosition: Int,
+                     keyRange: Range<Int>, queries: UnsafePointer<Float>, queryStride: Int, scale: Float,
+                     scratch: AttentionScratch.Thread) {
+        let spec = layer.spec
+        let dk = spec.keyDim, dv = spec.valueDim
+        let rows = tokens.count * group
+        let preparedBytes = attentionScratch.preparedBytes
+        // Prepare each row's query once: scale, rotate like the keys, encode for the key store.
+        for r in 0..<rows {
+            let t = tokens.lowerBound + r / group, g = r % group
+            let src = queries + t * queryStride + (h * group + g) * dk
+            let q = scratch.query
+            for i in 0..<dk { q[i] = src[i] * scale }
+            layer.keyRotation?.apply(q, dim: dk)
+            layer.keys.prepareQuery(q, into: scratch.prepared + r * preparedBytes)
+            scratch.runningMax[r] = -.infinity
+            scratch.runningSum[r] = 0
+        }
+        (scratch.acc).initialize(repeating: 0, count: rows * dv)
+        let tile = AttentionScratch.tile
+        var start = keyRange.lowerBound
+        while start < keyRange.upperBound {
+            var end = min(keyRange.upperBound, start + tile)
+            // Never wrap around the ring inside one call.
+            let ringEnd = (start / layer.capacity + 1) * layer.capacity
+            end = min(end, ringEnd)
+            let count = end - start
+            layer.keys.scores(queries: scratch.prepared, queryCount: rows, head: h, positions: start..<end,
+                              into: scratch.scores, outStride: tile)
+            for r in 0..<rows {
+                let pos = firstPosition + tokens.lowerBound + r / group
+                let lowest = spec.window.map { pos - $0 + 1 } ?? 0
+                let sr = scratch.scores + r * tile
+                // Valid keys: lowest ... pos.
+                let validLo = max(0, lowest - start), validHi = min(count, pos - start + 1)
+                if validHi <= validLo {
+                    for j in 0..<count { sr[j] = 0 }
+                    continue
+                }
+                for j in 0..<validLo { sr[j] = -.infinity }
+                for j in validHi..<max(validHi, count) { sr[j] = -.infinity }
+                let tileMax = VectorOps.max(sr + validLo, validHi - validLo)
+                let oldMax = scratch.runningMax[r]
+                let newMax = max(oldMax, tileMax)
+                if newMax > oldMax && oldMax > -.infinity {
+                    let factor = FastMath.exp(oldMax - newMax)
+                    scratch.runningSum[r] *= factor
+                    VectorOps.scale(scratch.acc + r * dv, by: factor, dv)
+                }
+                scratch.runningMax[r] = newMax
+                let sum = VectorOps.expSubtract(sr + validLo, max: newMax, validHi - validLo)
+                for j in 0..<validLo { sr[j] = 0 }
+                for j in validHi..<max(validHi, count) { sr[j] = 0 }
+                scratch.runningSum[r] += sum
+            }
+            layer.values.accumulate(weights: scratch.scores, weightStride: tile, queryCount: rows, head: h,
+                                    positions: start..<end, into: scratch.acc, accStride: dv)
+            start = end
+        }
+    }
+
+    /// Normalizes the rows of a finished block and writes them (rotated back) to the output.
+    func finishRows(_ layer: KVLayerCache, head h: Int, group: Int, tokens: Range<Int>,
+                    scratch: AttentionScratch.Thread, out: UnsafeMutablePointer<Float>, outStride: Int) {
+        let dv = layer.spec.valueDim
+        for r in 0..<tokens.count * group {
+            let t = tokens.lowerBound + r / group, g = r % group
+            let dst = out + t * outStride + (h * group + g) * dv
+            let sum = scratch.runningSum[r]
+            let inv: Float = sum > 0 ? 1 / sum : 0
+            let acc = scratch.acc + r * dv
+            for i in 0..<dv { dst[i] = acc[i] * inv }
+            layer.valueRotation?.applyInverse(dst, dim: dv)
+        }
+    }
+
+    /// Combines per-chunk partial softmax states into the output of a single decode token.
+    func mergeDecodePartials(_ layer: KVLayerCache, kvHeads: Int, group: Int, chunks: Int, out: UnsafeMutablePointer<Float>) {
+        let dv = layer.spec.valueDim
+        let s = attentionScratch
+        for h in 0..<kvHeads {
+            for g in 0..<group {
+                let dst = out + (h * group + g) * dv
+                var m = -Float.infinity
+                for c in 0..<chunks { m = max(m, s.partials[((h * chunks + c) * group + g) * s.partialStride + dv]) }
+                for i in 0..<dv { dst[i] = 0 }
+                var total: Float = 0
+                for c in 0..<chunks {
+                    let p = s.partials + ((h * chunks + c) * group + g) * s.partialStride
+                    let pm = p[dv]
+                    guard pm > -.infinity else { continue }
+                    let f = FastMath.exp(pm - m)
+                    total += p[dv + 1] * f
+                    VectorOps.addScaled(dst, p, weight: f, dv)
+                }
+                if total > 0 { VectorOps.scale(dst, by: 1 / total, dv) }
+                layer.valueRotation?.applyInverse(dst, dim: dv)
+            }
+        }
+    }
+}

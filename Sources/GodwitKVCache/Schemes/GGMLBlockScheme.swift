@@ -1,0 +1,142 @@
+// llama.cpp's quantized cache types (`-ctk/-ctv q8_0|q4_0|q4_1|q5_0|q5_1|iq4_nl`): ggml block
+// layouts, byte-identical, 32 values per block (8.5, 4.5, 5.0, 5.5, 6.0, 4.5 bits per value).
+// Encoding is ggml's CPU `from_float` for the type (the set_rows path of llama.cpp's cache):
+// the reference quantizers, and for iq4_nl the search with ntry = −1 that ggml-cpu uses.
+// Rotation: llama.cpp's Hadamard rule (KVScheme.parityRotation).
+// Scores: the query is quantized once per step to q8_0/q8_1 and each key row is dotted block by
+// block with integer math (BlockDot.swift). Values: each row is dequantized into a 1-row stack
+// buffer and accumulated, as llama.cpp's flash-attention CPU kernel does (v_to_float + mad).
+// Store layout: [headCount, capacity, rowBytes], rowBytes = headDim/32 · block bytes.
+import GodwitGGUF
+import GodwitKernels
+
+public struct GGMLBlockScheme: KVScheme {
+    public let type: GGMLType
+
+    /// The cache types llama.cpp accepts for -ctk/-ctv among ggml's 32-value blocks.
+    public static let supported: [GGMLType] = [.q8_0, .q4_0, .q4_1, .q5_0, .q5_1, .iq4_nl]
+
+    public init(_ type: GGMLType) {
+        precondition(Self.supported.contains(type), "not a ggml cache block type: \(type)")
+        self.type = type
+    }
+
+    public var name: String { type.name }
+    public var summary: String {
+        "ggml \(type.name) blocks of 32 values (\(String(format: "%.1f", type.bitsPerValue)) bpv), integer dots with a q8 query"
+    }
+    public var source: String { "llama.cpp / ggml block_\(type.name) (ggml-common.h), -ctk/-ctv \(type.name)" }
+    public var isQuantized: Bool { true }
+
+    public func bitsPerValue(headDim: Int, role: KVRole, options: KVSchemeOptions) -> Double { type.bitsPerValue }
+
+    public func unsupportedReason(role: KVRole, headDim: Int) -> String? {
+        headDim % 32 == 0 ? nil : "the head dim must be a multiple of the 32-value block"
+    }
+
+    public func rotation(role: KVRole, headDim: Int, options: KVSchemeOptions) -> (any KVRotation)? {
+        parityRotation(role: role, headDim: headDim, options: options)
+    }
+
+    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore { try makeStore(context) }
+    public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore { try makeStore(context) }
+
+    private func makeStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore & ValueStore {
+        let g = context.geometry
+        if let why = unsupportedReason(role: context.role, headDim: g.headDim) {
+            throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
+        }
+        switch type {
+        case .q8_0: return BlockStore<Q8_0Cache>(g)
+        case .q4_0: return BlockStore<Q4_0Cache>(g)
+        case .q4_1: return BlockStore<Q4_1Cache>(g)
+        case .q5_0: return BlockStore<Q5_0Cache>(g)
+        case .q5_1: return BlockStore<Q5_1Cache>(g)
+        default: return BlockStore<IQ4_NLCache>(g)
+        }
+    }
+}
+
+/// Quantized block storage for keys or values. [headCount, capacity, rowBytes]
+final class BlockStore<F: CacheBlockFormat>: KeyStore, ValueStore {
+    let geometry: KVStoreGeometry
+    let storage: UnsafeMutableRawPointer
+    let rowBytes: Int
+    let headBytes: Int
+    let blocks: Int
+
+    init(_ g: KVStoreGeometry) {
+        geometry = g
+        blocks = g.headDim / 32
+        rowBytes = blocks * F.type.typeSize
+        headBytes = rowBytes * g.capacity
+        storage = .allocate(byteCount: max(1, headBytes * g.headCount), alignment: 64)
+    }
+
+    deinit { storage.deallocate() }
+
+    var allocatedBytes: Int { headBytes * geometry.headCount }
+    func bytesHeld(tokens: Int) -> Int { min(tokens, geometry.capacity) * rowBytes * geometry.headCount }
+    var keyInput: KeyInput { .postRoPE }
+    /// Rounded up to 64 bytes: the attention driver lays prepared queries out 64-byte aligned.
+    var preparedQueryBytes: Int { (blocks * F.queryType.typeSize + 63) / 64 * 64 }
+
+    @inline(__always) func row(head: Int, position: Int) -> UnsafeMutableRawPointer {
+        storage + head * headBytes + (position % geometry.capacity) * rowBytes
+    }
+
+    func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
+        let d = geometry.headDim
+        for t in 0..<count {
+            for h in 0..<geometry.headCount {
+                let s = src + t * tokenStride + h * d
+                let dst = row(head: h, position: firstPosition + t)
+                if F.type == .iq4_nl {
+                    quantizeRowIQ4NL(src: s, dst: dst, count: d, ntry: -1)
+                } else {
+                    try! quantizeRowReference(type: F.type, src: s, dst: dst, count: d)
+                }
+            }
+        }
+    }
+
+    func read(head: Int, positions: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let d = geometry.headDim
+        for (j, p) in positions.enumerated() {
+            try! dequantizeRow(type: F.type, src: row(head: head, position: p), dst: out + j * d, count: d)
+        }
+    }
+
+    func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {
+        try! quantizeRowReference(type: F.queryType, src: q, dst: dst, count: geometry.headDim)
+    }
+
+    func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
+                into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        let qBytes = preparedQueryBytes
+        var k = UnsafeRawPointer(row(head: head, position: positions.lowerBound))
+        for j in 0..<positions.count {
+            for g in 0..<queryCount {
+                out[g * outStride + j] = F.dot(k, queries + g * qBytes, blocks: blocks)
+            }
+            k += rowBytes
+        }
+    }
+
+    func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
+                    positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        let d = geometry.headDim
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buf in
+            let v = buf.baseAddress!
+            var src = UnsafeRawPointer(row(head: head, position: positions.lowerBound))
+            for j in 0..<positions.count {
+                try! dequantizeRow(type: F.type, src: src, dst: v, count: d)
+                for g in 0..<queryCount {
+                    let w = weights[g * weightStride + j]
+                    if w != 0 { VectorOps.addScaled(acc + g * accStride, v, weight: w, d) }
+                }
+                src += rowBytes
+            }
+        }
+    }
+}

@@ -1,0 +1,37 @@
+import Foundation
+import Godwit
+import GodwitTestSupport
+import Testing
+
+/// 48-token greedy continuations against llama.cpp's (f16 cache, prompt as one batch).
+@Suite(.serialized) struct ReferenceGreedyTests {
+    static func matches(model name: String) throws -> (exact: Int, total: Int, report: [String]) {
+        let model = try Fixtures.model(name)
+        let reference = try Reference.greedy(name)
+        var exact = 0
+        var report = [String]()
+        for c in reference.cases {
+            let session = try model.makeSession(SessionConfiguration(contextLength: 256, threads: 2))
+            let (tokens, _) = try session.generate(tokens: c.prompt_ids, maxTokens: c.greedy_ids.count, sampling: .greedy).run()
+            if tokens == c.greedy_ids { exact += 1 } else {
+                let firstDiff = zip(tokens, c.greedy_ids).enumerated().first { $0.element.0 != $0.element.1 }?.offset ?? min(tokens.count, c.greedy_ids.count)
+                report.append("'\(c.prompt)': first difference at token \(firstDiff): \(model.detokenize(tokens).debugDescription)")
+            }
+        }
+        return (exact, reference.cases.count, report)
+    }
+
+    @Test("SmolLM2 greedy continuations: at least 5 of 6 exact")
+    func smollm2() throws {
+        let (exact, total, report) = try Self.matches(model: "smollm2")
+        print("smollm2 greedy: \(exact)/\(total) exact; \(report)")
+        #expect(exact >= 5, "\(report)")
+    }
+
+    @Test("Gemma 3 greedy continuations: at least 4 of 5 exact")
+    func gemma3() throws {
+        let (exact, total, report) = try Self.matches(model: "gemma3")
+        print("gemma3 greedy: \(exact)/\(total) exact; \(report)")
+        #expect(exact >= 4, "\(report)")
+    }
+}
