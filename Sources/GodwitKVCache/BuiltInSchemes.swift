@@ -6,5 +6,6 @@ enum BuiltInSchemes {
             + GGMLBlockScheme.supported.map { GGMLBlockScheme($0) }
             + VectorScaledSchemes.all
             + GroupedSchemes.all
+            + CalibratedSchemes.all
     }
 }
