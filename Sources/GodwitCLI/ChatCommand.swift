@@ -42,7 +42,8 @@ struct ChatCommand: AsyncParsableCommand {
         let systemPrompt = system ?? lm.chatTemplateSource.flatMap(ChatTemplate.defaultSystemPrompt(jinja:))
         var first = true
         while true {
-            FileHandle.standardError.write(Data("> ".utf8))
+            // The "> " prompt only for a person at a terminal; piped input gets clean stderr.
+            if isatty(STDIN_FILENO) != 0 { FileHandle.standardError.write(Data("> ".utf8)) }
             guard let line = readLine(strippingNewline: true), !line.isEmpty else { break }
             let text: String
             if first {

@@ -3,10 +3,16 @@
 // weighted value sum accumulates straight from the value store, one tile of positions at a time.
 // No step materializes the cache as floats.
 //
-// Work split (independent of the thread count, so results are too):
-// - decode (1 token): tasks = KV heads × position chunks of `decodeChunk`; partial (max, sum,
-//   accumulator) per chunk merged at the end (flash-decoding);
-// - prompt batches: tasks = KV heads × blocks of tokens; each task sees all its keys.
+// One canonical order of operations per query row, whatever the batch or thread count, so a token's
+// output is bitwise the same decoded alone or inside a prompt batch:
+// - keys are visited in chunks of `decodeChunk` positions aligned to multiples of it, each chunk in
+//   tiles of `tile` positions aligned to multiples of `tile` (a row's keys outside its causal /
+//   window range are masked inside a tile; splits at the ring's end only split the store calls);
+// - within a chunk, an online softmax from scratch; chunk states are then merged in chunk order by
+//   `mergeRow` (running max, sum, accumulator).
+// Work split: decode (1 token): tasks = KV heads × chunks, partial states saved and merged at the
+// end (flash-decoding); prompt batches: tasks = KV heads × blocks of tokens, each task walking the
+// chunks of its keys and merging as it goes.
 // Query heads h·G ..< (h+1)·G share KV head h (grouped-query attention, G = heads / kvHeads).
 import GodwitKernels
 
@@ -28,6 +34,10 @@ final class AttentionScratch {
         let runningSum: UnsafeMutablePointer<Float>
         /// [maxRows, maxValueDim]
         let acc: UnsafeMutablePointer<Float>
+        /// Merged state over the chunks done so far (prompt batches): [maxRows, maxValueDim], [maxRows] ×2
+        let mergedAcc: UnsafeMutablePointer<Float>
+        let mergedMax: UnsafeMutablePointer<Float>
+        let mergedSum: UnsafeMutablePointer<Float>
     }
 
     let threads: [Thread]
@@ -50,10 +60,14 @@ final class AttentionScratch {
                 scores: .allocate(capacity: rows * Self.tile),
                 runningMax: .allocate(capacity: rows),
                 runningSum: .allocate(capacity: rows),
-                acc: .allocate(capacity: rows * maxValueDim + 16)))
+                acc: .allocate(capacity: rows * maxValueDim + 16),
+                mergedAcc: .allocate(capacity: rows * maxValueDim + 16),
+                mergedMax: .allocate(capacity: rows),
+                mergedSum: .allocate(capacity: rows)))
         }
         threads = ts
-        let maxChunks = layers.map { ($0.capacity + Self.decodeChunk - 1) / Self.decodeChunk * $0.spec.kvHeads }.max() ?? 1
+        // A decode query spans at most `capacity` positions, in aligned chunks: one more than capacity/chunk.
+        let maxChunks = layers.map { (($0.capacity + Self.decodeChunk - 1) / Self.decodeChunk + 1) * $0.spec.kvHeads }.max() ?? 1
         maxGroupRows = Self.maxRows
         partialStride = maxValueDim + 2
         partials = .allocate(capacity: max(1, maxChunks) * Self.maxRows * partialStride)
@@ -63,6 +77,7 @@ final class AttentionScratch {
         for t in threads {
             t.prepared.deallocate(); t.query.deallocate(); t.scores.deallocate()
             t.runningMax.deallocate(); t.runningSum.deallocate(); t.acc.deallocate()
+            t.mergedAcc.deallocate(); t.mergedMax.deallocate(); t.mergedSum.deallocate()
         }
         partials.deallocate()
     }
@@ -80,17 +95,20 @@ extension KVCache {
         let kvHeads = layer.spec.kvHeads
         let group = heads / kvHeads
         let s = attentionScratch
+        let chunk = AttentionScratch.decodeChunk
         if n == 1 {
             let last = firstPosition
             let lo = layer.spec.window.map { max(0, last - $0 + 1) } ?? 0
-            let chunks = (last + 1 - lo + AttentionScratch.decodeChunk - 1) / AttentionScratch.decodeChunk
+            let firstChunk = lo / chunk
+            let chunks = last / chunk - firstChunk + 1
             pool.parallelFor(kvHeads * chunks) { task, thread in
-                let h = task / chunks, c = task % chunks
-                let start = lo + c * AttentionScratch.decodeChunk
-                let keyRange = start..<min(last + 1, start + AttentionScratch.decodeChunk)
+                let h = task / chunks, c = firstChunk + task % chunks
+                let keyRange = max(lo, c * chunk)..<min(last + 1, (c + 1) * chunk)
                 let scratch = s.threads[thread]
+                self.prepareRows(layer, head: h, group: group, tokens: 0..<1, queries: queries, queryStride: queryStride,
+                                 scale: scale, scratch: scratch)
                 self.attendBlock(layer, head: h, group: group, tokens: 0..<1, firstPosition: firstPosition,
-                                 keyRange: keyRange, queries: queries, queryStride: queryStride, scale: scale, scratch: scratch)
+                                 keyRange: keyRange, scratch: scratch)
                 // Save the partial state of each of the G rows.
                 let dv = layer.spec.valueDim
                 for g in 0..<group {
@@ -104,37 +122,74 @@ extension KVCache {
         } else {
             let tokensPerBlock = max(1, AttentionScratch.maxRows / group)
             let blocks = (n + tokensPerBlock - 1) / tokensPerBlock
+            let dv = layer.spec.valueDim
             pool.parallelFor(kvHeads * blocks) { task, thread in
                 let h = task / blocks, b = task % blocks
                 let tokens = (b * tokensPerBlock)..<min(n, (b + 1) * tokensPerBlock)
                 let lastPos = firstPosition + tokens.upperBound - 1
                 let lo = layer.spec.window.map { max(0, firstPosition + tokens.lowerBound - $0 + 1) } ?? 0
                 let scratch = s.threads[thread]
-                self.attendBlock(layer, head: h, group: group, tokens: tokens, firstPosition: firstPosition,
-                                 keyRange: lo..<(lastPos + 1), queries: queries, queryStride: queryStride,
+                let rows = tokens.count * group
+                self.prepareRows(layer, head: h, group: group, tokens: tokens, queries: queries, queryStride: queryStride,
                                  scale: scale, scratch: scratch)
+                for r in 0..<rows { scratch.mergedMax[r] = -.infinity; scratch.mergedSum[r] = 0 }
+                for c in (lo / chunk)...(lastPos / chunk) {
+                    let keyRange = max(lo, c * chunk)..<min(lastPos + 1, (c + 1) * chunk)
+                    self.attendBlock(layer, head: h, group: group, tokens: tokens, firstPosition: firstPosition,
+                                     keyRange: keyRange, scratch: scratch)
+                    for r in 0..<rows {
+                        Self.mergeRow(acc: scratch.mergedAcc + r * dv, max: &scratch.mergedMax[r], sum: &scratch.mergedSum[r],
+                                      partial: scratch.acc + r * dv, partialMax: scratch.runningMax[r],
+                                      partialSum: scratch.runningSum[r], dv)
+                    }
+                }
                 self.finishRows(layer, head: h, group: group, tokens: tokens, scratch: scratch, out: out, outStride: outStride)
             }
         }
     }
 
-    /// Online-softmax attention of the rows (tokens × group) of one KV head over `keyRange`,
-    /// leaving unnormalized accumulators, running max and running sum in `scratch`.
-    func attendBlock(_ layer: KVLayerCache, head h: Int, group: Int, tokens: Range<Int>, firstPosition: Int,
-                     keyRange: Range<Int>, queries: UnsafePointer<Float>, queryStride: Int, scale: Float,
-                     scratch: AttentionScratch.Thread) {
-        let spec = layer.spec
-        let dk = spec.keyDim, dv = spec.valueDim
-        let rows = tokens.count * group
+    /// Merges a partial softmax state (max m, sum s, accumulator a) into a running one, in place.
+    /// The only way chunk states are combined, for decode and prompt batches alike.
+    @inline(__always)
+    static func mergeRow(acc: UnsafeMutablePointer<Float>, max M: inout Float, sum S: inout Float,
+                         partial a: UnsafePointer<Float>, partialMax m: Float, partialSum s: Float, _ dv: Int) {
+        guard m > -.infinity else { return }
+        guard M > -.infinity else {
+            acc.update(from: a, count: dv)
+            M = m; S = s
+            return
+        }
+        let nm = Swift.max(M, m)
+        let fa = FastMath.exp(M - nm), fb = FastMath.exp(m - nm)
+        for i in 0..<dv { acc[i] = (acc[i] * fa).addingProduct(a[i], fb) }
+        S = (S * fa).addingProduct(s, fb)
+        M = nm
+    }
+
+    /// Scales each row's query, rotates it like the keys and encodes it for the key store.
+    func prepareRows(_ layer: KVLayerCache, head h: Int, group: Int, tokens: Range<Int>,
+                     queries: UnsafePointer<Float>, queryStride: Int, scale: Float, scratch: AttentionScratch.Thread) {
+        let dk = layer.spec.keyDim
         let preparedBytes = attentionScratch.preparedBytes
-        // Prepare each row's query once: scale, rotate like the keys, encode for the key store.
-        for r in 0..<rows {
+        for r in 0..<tokens.count * group {
             let t = tokens.lowerBound + r / group, g = r % group
             let src = queries + t * queryStride + (h * group + g) * dk
             let q = scratch.query
             for i in 0..<dk { q[i] = src[i] * scale }
             layer.keyRotation?.apply(q, dim: dk)
             layer.keys.prepareQuery(q, into: scratch.prepared + r * preparedBytes)
+        }
+    }
+
+    /// Online-softmax attention of the rows (tokens × group) of one KV head over `keyRange` (inside
+    /// one chunk), from prepared queries, leaving unnormalized accumulators, running max and running
+    /// sum in `scratch`. Tiles are aligned to multiples of `tile` positions.
+    func attendBlock(_ layer: KVLayerCache, head h: Int, group: Int, tokens: Range<Int>, firstPosition: Int,
+                     keyRange: Range<Int>, scratch: AttentionScratch.Thread) {
+        let spec = layer.spec
+        let dv = spec.valueDim
+        let rows = tokens.count * group
+        for r in 0..<rows {
             scratch.runningMax[r] = -.infinity
             scratch.runningSum[r] = 0
         }
@@ -142,13 +197,17 @@ extension KVCache {
         let tile = AttentionScratch.tile
         var start = keyRange.lowerBound
         while start < keyRange.upperBound {
-            var end = min(keyRange.upperBound, start + tile)
-            // Never wrap around the ring inside one call.
-            let ringEnd = (start / layer.capacity + 1) * layer.capacity
-            end = min(end, ringEnd)
+            let end = min(keyRange.upperBound, (start / tile + 1) * tile)
             let count = end - start
-            layer.keys.scores(queries: scratch.prepared, queryCount: rows, head: h, positions: start..<end,
+            // Never wrap around the ring inside one store call.
+            let ringEnd = (start / layer.capacity + 1) * layer.capacity
+            let split = min(end, ringEnd) - start
+            layer.keys.scores(queries: scratch.prepared, queryCount: rows, head: h, positions: start..<(start + split),
                               into: scratch.scores, outStride: tile)
+            if split < count {
+                layer.keys.scores(queries: scratch.prepared, queryCount: rows, head: h, positions: (start + split)..<end,
+                                  into: scratch.scores + split, outStride: tile)
+            }
             for r in 0..<rows {
                 let pos = firstPosition + tokens.lowerBound + r / group
                 let lowest = spec.window.map { pos - $0 + 1 } ?? 0
@@ -159,8 +218,6 @@ extension KVCache {
                     for j in 0..<count { sr[j] = 0 }
                     continue
                 }
-                for j in 0..<validLo { sr[j] = -.infinity }
-                for j in validHi..<max(validHi, count) { sr[j] = -.infinity }
                 let tileMax = VectorOps.max(sr + validLo, validHi - validLo)
                 let oldMax = scratch.runningMax[r]
                 let newMax = max(oldMax, tileMax)
@@ -176,7 +233,11 @@ extension KVCache {
                 scratch.runningSum[r] += sum
             }
             layer.values.accumulate(weights: scratch.scores, weightStride: tile, queryCount: rows, head: h,
-                                    positions: start..<end, into: scratch.acc, accStride: dv)
+                                    positions: start..<(start + split), into: scratch.acc, accStride: dv)
+            if split < count {
+                layer.values.accumulate(weights: scratch.scores + split, weightStride: tile, queryCount: rows, head: h,
+                                        positions: (start + split)..<end, into: scratch.acc, accStride: dv)
+            }
             start = end
         }
     }
@@ -188,34 +249,29 @@ extension KVCache {
         for r in 0..<tokens.count * group {
             let t = tokens.lowerBound + r / group, g = r % group
             let dst = out + t * outStride + (h * group + g) * dv
-            let sum = scratch.runningSum[r]
+            let sum = scratch.mergedSum[r]
             let inv: Float = sum > 0 ? 1 / sum : 0
-            let acc = scratch.acc + r * dv
+            let acc = scratch.mergedAcc + r * dv
             for i in 0..<dv { dst[i] = acc[i] * inv }
             layer.valueRotation?.applyInverse(dst, dim: dv)
         }
     }
 
-    /// Combines per-chunk partial softmax states into the output of a single decode token.
+    /// Combines per-chunk partial softmax states into the output of a single decode token, merging
+    /// the chunks in order with `mergeRow` (as prompt batches do).
     func mergeDecodePartials(_ layer: KVLayerCache, kvHeads: Int, group: Int, chunks: Int, out: UnsafeMutablePointer<Float>) {
         let dv = layer.spec.valueDim
         let s = attentionScratch
         for h in 0..<kvHeads {
             for g in 0..<group {
                 let dst = out + (h * group + g) * dv
-                var m = -Float.infinity
-                for c in 0..<chunks { m = max(m, s.partials[((h * chunks + c) * group + g) * s.partialStride + dv]) }
-                for i in 0..<dv { dst[i] = 0 }
-                var total: Float = 0
+                var m = -Float.infinity, total: Float = 0
                 for c in 0..<chunks {
                     let p = s.partials + ((h * chunks + c) * group + g) * s.partialStride
-                    let pm = p[dv]
-                    guard pm > -.infinity else { continue }
-                    let f = FastMath.exp(pm - m)
-                    total += p[dv + 1] * f
-                    VectorOps.addScaled(dst, p, weight: f, dv)
+                    Self.mergeRow(acc: dst, max: &m, sum: &total, partial: p, partialMax: p[dv], partialSum: p[dv + 1], dv)
                 }
-                if total > 0 { VectorOps.scale(dst, by: 1 / total, dv) }
+                let inv: Float = total > 0 ? 1 / total : 0
+                for i in 0..<dv { dst[i] = dst[i] * inv }
                 layer.valueRotation?.applyInverse(dst, dim: dv)
             }
         }

@@ -103,6 +103,19 @@ enum Lanes {
         return unsafeBitCast((word &>> ((u & 3) &<< 3)) & 0xFF, to: SIMD16<Int32>.self)
     }
 
+    /// Exact sums of the lanes of four integer vectors: [Σa, Σb, Σc, Σd] (same shuffle tree as
+    /// the Float version; integer addition makes the order irrelevant).
+    @inline(__always) static func sum(_ a: SIMD16<Int32>, _ b: SIMD16<Int32>, _ c: SIMD16<Int32>,
+                                      _ d: SIMD16<Int32>) -> SIMD4<Int32> {
+        let a8 = a.lowHalf &+ a.highHalf, b8 = b.lowHalf &+ b.highHalf
+        let c8 = c.lowHalf &+ c.highHalf, d8 = d.lowHalf &+ d.highHalf
+        let ab = SIMD8<Int32>(lowHalf: a8.lowHalf, highHalf: b8.lowHalf) &+ SIMD8<Int32>(lowHalf: a8.highHalf, highHalf: b8.highHalf)
+        let cd = SIMD8<Int32>(lowHalf: c8.lowHalf, highHalf: d8.lowHalf) &+ SIMD8<Int32>(lowHalf: c8.highHalf, highHalf: d8.highHalf)
+        let x = SIMD8<Int32>(ab[0], ab[2], cd[0], cd[2], ab[4], ab[6], cd[4], cd[6])
+              &+ SIMD8<Int32>(ab[1], ab[3], cd[1], cd[3], ab[5], ab[7], cd[5], cd[7])
+        return SIMD4<Int32>(x[0], x[4], x[2], x[6]) &+ SIMD4<Int32>(x[1], x[5], x[3], x[7])
+    }
+
     /// Sum of the 16 lanes as a tree (8 + 4 + 2 + 1).
     @inline(__always) static func sum(_ v: SIMD16<Float>) -> Float {
         let a = v.lowHalf + v.highHalf

@@ -4,6 +4,9 @@
 // d_w·d_x·Σ_j sc_j·((q − 32)·x over j).
 // Deviation (rounding only): the integer super-block sum is exact and scaled once (ggml's generic
 // keeps 8 float partial sums); q6_K's −32 is applied as −32·Σ_j sc_j·bsums_j (as ggml's AVX code).
+// Batch independence: like the blocked GEMM, per super-block acc = fma(Float(Σ_j m_j·bsum_j),
+// d_x·(−dmin), acc) (q4_K/q5_K), then acc = fma(Float(isum), d_x·d, acc), so a token's result is
+// bitwise the same in any batch and at any thread count.
 //
 // Shapes: W [rows, cols] in super-blocks of 256; x row t = cols/256 q8_K blocks; out[r] for r in rows.
 // Kernel: per 16 values, zero-extended quants · sign-extended activations in Int32 lanes
@@ -11,13 +14,14 @@
 // `vfmadd` per super-block. 4 rows per pass. Small batches (gemvK4): 4 tokens per decoded row.
 // Scalar twin: WeightMatrix+Reference.swift.
 
-/// The q8_K-activation dot of one super-block: contribution = d_w·d_x·Σlanes + d_x·extra.
+/// The q8_K-activation dot of one super-block, exact: isum = Σlanes + offset (Σ_j sc_j·q·x),
+/// minSum = Σ_j m_j·bsum_j; contribution = d_x·d·isum − d_x·dmin·minSum.
 protocol KQuantDot: KQuantFormat {
-    static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (lanes: SIMD16<Int32>, extra: Float)
+    static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (lanes: SIMD16<Int32>, offset: Int32, minSum: Int32)
 }
 
 extension Q4KFormat: KQuantDot {
-    @inline(__always) static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (lanes: SIMD16<Int32>, extra: Float) {
+    @inline(__always) static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (lanes: SIMD16<Int32>, offset: Int32, minSum: Int32) {
         let L = BlockLayout.Q4_K.self, X = BlockLayout.Q8_K.self
         let (sc, mn) = KQuantScales.unpack(w + L.scales)
         var acc = SIMD16<Int32>()
@@ -30,12 +34,12 @@ extension Q4KFormat: KQuantDot {
             }
             acc &+= lo &* Int32(sc[2 * i]) &+ hi &* Int32(sc[2 * i + 1])
         }
-        return (acc, -Dequantize.half(w, L.dmin) * Float(KQuantGEMV.minSum(mn, x)))
+        return (acc, 0, KQuantGEMV.minSum(mn, x))
     }
 }
 
 extension Q5KFormat: KQuantDot {
-    @inline(__always) static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (lanes: SIMD16<Int32>, extra: Float) {
+    @inline(__always) static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (lanes: SIMD16<Int32>, offset: Int32, minSum: Int32) {
         let L = BlockLayout.Q5_K.self, X = BlockLayout.Q8_K.self
         let (sc, mn) = KQuantScales.unpack(w + L.scales)
         var acc = SIMD16<Int32>()
@@ -50,12 +54,12 @@ extension Q5KFormat: KQuantDot {
             }
             acc &+= lo &* Int32(sc[2 * i]) &+ hi &* Int32(sc[2 * i + 1])
         }
-        return (acc, -Dequantize.half(w, L.dmin) * Float(KQuantGEMV.minSum(mn, x)))
+        return (acc, 0, KQuantGEMV.minSum(mn, x))
     }
 }
 
 extension Q6KFormat: KQuantDot {
-    @inline(__always) static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (lanes: SIMD16<Int32>, extra: Float) {
+    @inline(__always) static func dot(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer) -> (lanes: SIMD16<Int32>, offset: Int32, minSum: Int32) {
         let L = BlockLayout.Q6_K.self, X = BlockLayout.Q8_K.self
         var acc = SIMD16<Int32>()
         for n in 0..<2 {
@@ -76,7 +80,7 @@ extension Q6KFormat: KQuantDot {
         let sc = Lanes.widen(w.loadUnaligned(fromByteOffset: L.scales, as: SIMD16<Int8>.self))
         let bs = Lanes.widen(x.loadUnaligned(fromByteOffset: X.bsums, as: SIMD16<Int16>.self))
         let bias = Lanes.sum(sc &* bs) &* -32
-        return (acc, Dequantize.half(w, L.d) * Float(bias))
+        return (acc, bias, 0)
     }
 }
 
@@ -101,45 +105,35 @@ extension WeightMatrix {
         gemvK(Q6KFormat.self, x, t, rows, out)
     }
 
-    @inline(__always)
-    static func stepK<F: KQuantDot>(_: F.Type, _ w: UnsafeRawPointer, _ x: UnsafeRawPointer, _ dx: Float,
-                                    _ acc: inout SIMD16<Float>, _ s: inout Float) {
-        let (lanes, extra) = F.dot(w, x)
-        let d = F.scales(w).d
-        acc = acc.addingProduct(Lanes.float(lanes), SIMD16<Float>(repeating: d * dx))
-        s += dx * extra
-    }
-
-    /// out[r] = W[r]·x[t] for r in rows (k-quant formats).
+    /// out[r] = W[r]·x[t] for r in rows (k-quant formats), 4 rows per pass.
     func gemvK<F: KQuantDot>(_ f: F.Type, _ x: ActivationBuffer, _ t: Int, _ rows: Range<Int>,
                              _ out: UnsafeMutablePointer<Float>) {
         let nb = cols / 256
         let xr = x.row(t), xBytes = BlockLayout.Q8_K.bytes, dxp = x.rowScale + t * nb
         let wb = F.bytes, rb = rowBytes, base = data
         var r = rows.lowerBound
-        while r + 4 <= rows.upperBound {
-            let w0 = base + r * rb, w1 = w0 + rb, w2 = w1 + rb, w3 = w2 + rb
-            var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-            var s0: Float = 0, s1: Float = 0, s2: Float = 0, s3: Float = 0
+        while r < rows.upperBound {
+            let n = min(4, rows.upperBound - r)
+            // Short tails repeat the last row (its result is not stored).
+            let w0 = base + r * rb, w1 = w0 + min(1, n - 1) * rb, w2 = w0 + min(2, n - 1) * rb, w3 = w0 + min(3, n - 1) * rb
+            var acc = SIMD4<Float>()
             let next = w0 + 4 * rb   // the next 4 rows, prefetched at the pace these are read
             for b in 0..<nb {
-                Self.prefetch(next + 4 * wb * b, bytes: 4 * wb)
-                let xb = xr + b * xBytes, dx = dxp[b]
-                Self.stepK(f, w0 + b * wb, xb, dx, &a0, &s0)
-                Self.stepK(f, w1 + b * wb, xb, dx, &a1, &s1)
-                Self.stepK(f, w2 + b * wb, xb, dx, &a2, &s2)
-                Self.stepK(f, w3 + b * wb, xb, dx, &a3, &s3)
+                if n == 4 { Self.prefetch(next + 4 * wb * b, bytes: 4 * wb) }
+                let xb = xr + b * xBytes, o = b * wb
+                let dx = SIMD4<Float>(repeating: dxp[b])
+                let (l0, o0, m0) = F.dot(w0 + o, xb), (l1, o1, m1) = F.dot(w1 + o, xb)
+                let (l2, o2, m2) = F.dot(w2 + o, xb), (l3, o3, m3) = F.dot(w3 + o, xb)
+                let (s0, s1, s2, s3) = (F.scales(w0 + o), F.scales(w1 + o), F.scales(w2 + o), F.scales(w3 + o))
+                if F.hasMins {
+                    let dmin = SIMD4<Float>(-s0.dmin, -s1.dmin, -s2.dmin, -s3.dmin)
+                    acc = acc.addingProduct(SIMD4<Float>(SIMD4<Int32>(m0, m1, m2, m3)), dx * dmin)
+                }
+                let i = Lanes.sum(l0, l1, l2, l3) &+ SIMD4<Int32>(o0, o1, o2, o3)
+                acc = acc.addingProduct(SIMD4<Float>(i), dx * SIMD4<Float>(s0.d, s1.d, s2.d, s3.d))
             }
-            let sums = Lanes.sum(a0, a1, a2, a3) + SIMD4<Float>(s0, s1, s2, s3)
-            UnsafeMutableRawPointer(out + r).storeBytes(of: sums, as: SIMD4<Float>.self)
-            r += 4
-        }
-        while r < rows.upperBound {
-            let w0 = base + r * rb
-            var a0 = SIMD16<Float>(), s0: Float = 0
-            for b in 0..<nb { Self.stepK(f, w0 + b * wb, xr + b * xBytes, dxp[b], &a0, &s0) }
-            out[r] = Lanes.sum(a0) + s0
-            r += 1
+            for j in 0..<n { out[r + j] = acc[j] }
+            r += n
         }
     }
 }
@@ -175,12 +169,10 @@ extension WeightMatrix {
                     (scales[2 * b], scales[2 * b + 1]) = F.scales(blk)
                     if F.hasMins { minima[b] = F.mins(blk) }
                 }
-                var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-                var s = SIMD4<Float>()
+                var acc = SIMD4<Float>()
                 for b in 0..<nb {
                     let wb = UnsafeRawPointer(w16 + 512 * b)
                     let dx = SIMD4<Float>(dxp[b], dxp[nb + b], dxp[2 * nb + b], dxp[3 * nb + b])
-                    let ds = dx * scales[2 * b]
                     let xb0 = xq + 512 * b, xb1 = xb0 + 2 * n, xb2 = xb1 + 2 * n, xb3 = xb2 + 2 * n
                     var i0 = SIMD16<Int32>(), i1 = SIMD16<Int32>(), i2 = SIMD16<Int32>(), i3 = SIMD16<Int32>()
                     for k in 0..<8 {
@@ -190,18 +182,15 @@ extension WeightMatrix {
                         i2 &+= GEMMKernel.pairs(w, xb2 + 64 * k)
                         i3 &+= GEMMKernel.pairs(w, xb3 + 64 * k)
                     }
-                    a0 = a0.addingProduct(Lanes.float(i0), SIMD16<Float>(repeating: ds[0]))
-                    a1 = a1.addingProduct(Lanes.float(i1), SIMD16<Float>(repeating: ds[1]))
-                    a2 = a2.addingProduct(Lanes.float(i2), SIMD16<Float>(repeating: ds[2]))
-                    a3 = a3.addingProduct(Lanes.float(i3), SIMD16<Float>(repeating: ds[3]))
                     if F.hasMins {
                         let m = minima[b], xo = b * BlockLayout.Q8_K.bytes
-                        let ms = SIMD4<Float>(Float(KQuantGEMV.minSum(m, xr + xo)), Float(KQuantGEMV.minSum(m, xr + xrb + xo)),
-                                              Float(KQuantGEMV.minSum(m, xr + 2 * xrb + xo)), Float(KQuantGEMV.minSum(m, xr + 3 * xrb + xo)))
-                        s -= dx * scales[2 * b + 1] * ms
+                        let ms = SIMD4<Int32>(KQuantGEMV.minSum(m, xr + xo), KQuantGEMV.minSum(m, xr + xrb + xo),
+                                              KQuantGEMV.minSum(m, xr + 2 * xrb + xo), KQuantGEMV.minSum(m, xr + 3 * xrb + xo))
+                        acc = acc.addingProduct(SIMD4<Float>(ms), dx * -scales[2 * b + 1])
                     }
+                    acc = acc.addingProduct(SIMD4<Float>(Lanes.sum(i0, i1, i2, i3)), dx * scales[2 * b])
                 }
-                let v = Lanes.sum(a0, a1, a2, a3) + s
+                let v = acc
                 for j in 0..<4 { out[j * outStride + r] = v[j] }
             }
         }
