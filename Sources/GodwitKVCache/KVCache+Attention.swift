@@ -23,7 +23,7 @@ final class AttentionScratch {
     static let decodeChunk = 256
 
     struct Thread {
-        /// [maxRows, preparedBytes]
+        /// [maxRows, preparedBytes]; a layer uses its key store's own stride (≤ preparedBytes)
         let prepared: UnsafeMutableRawPointer
         /// [maxKeyDim]
         let query: UnsafeMutablePointer<Float>
@@ -170,7 +170,8 @@ extension KVCache {
     func prepareRows(_ layer: KVLayerCache, head h: Int, group: Int, tokens: Range<Int>,
                      queries: UnsafePointer<Float>, queryStride: Int, scale: Float, scratch: AttentionScratch.Thread) {
         let dk = layer.spec.keyDim
-        let preparedBytes = attentionScratch.preparedBytes
+        // The store reads its prepared queries `preparedQueryBytes` apart (layers may differ).
+        let preparedBytes = layer.keys.preparedQueryBytes
         for r in 0..<tokens.count * group {
             let t = tokens.lowerBound + r / group, g = r % group
             let src = queries + t * queryStride + (h * group + g) * dk

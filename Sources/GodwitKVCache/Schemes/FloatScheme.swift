@@ -1,4 +1,5 @@
-// Unquantized cache formats: f32, f16, bf16 (llama.cpp `-ctk f32|f16|bf16`). No rotation.
+// Unquantized cache formats: f32, f16, bf16 (llama.cpp `-ctk f32|f16|bf16`). No rotation. The query
+// is rounded to the element type before the dots, as llama.cpp's CPU flash attention does.
 // Layout of a store: [headCount, capacity, headDim] elements, head-major so one head's positions
 // are contiguous. bf16 rounds like ggml_compute_fp32_to_bf16 (nearest-even).
 import GodwitKernels
@@ -101,8 +102,16 @@ final class FloatStore<E: FloatCacheElement>: KeyStore, ValueStore {
         }
     }
 
+    /// The query rounded to the element type and kept as f32 [headDim]: llama.cpp's flash attention
+    /// converts Q to K's vec_dot type (f16 for f16 K, bf16 for bf16 K) before the dots.
     func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {
-        dst.copyMemory(from: q, byteCount: geometry.headDim * 4)
+        let out = dst.assumingMemoryBound(to: Float.self)
+        withUnsafeTemporaryAllocation(byteCount: 4, alignment: 4) { tmp in
+            for i in 0..<geometry.headDim {
+                E.store(q[i], tmp.baseAddress!)
+                out[i] = E.load(tmp.baseAddress!)
+            }
+        }
     }
 
     func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
