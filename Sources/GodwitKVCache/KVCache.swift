@@ -82,8 +82,24 @@ public final class KVCache: @unchecked Sendable {
             let capacity = spec.window.map { min(contextLength, $0 + batch - 1) } ?? contextLength
             let kg = KVStoreGeometry(layer: index, headCount: spec.kvHeads, headDim: spec.keyDim, capacity: capacity, window: spec.window)
             let vg = KVStoreGeometry(layer: index, headCount: spec.kvHeads, headDim: spec.valueDim, capacity: capacity, window: spec.window)
-            let keys = try ks.makeKeyStore(KVStoreContext(geometry: kg, role: .key, options: options, rope: spec.rope, calibration: calibration))
-            let values = try vs.makeValueStore(KVStoreContext(geometry: vg, role: .value, options: options, rope: spec.rope, calibration: calibration))
+            var keys = try ks.makeKeyStore(KVStoreContext(geometry: kg, role: .key, options: options, rope: spec.rope, calibration: calibration))
+            var values = try vs.makeValueStore(KVStoreContext(geometry: vg, role: .value, options: options, rope: spec.rope, calibration: calibration))
+            // f16 sinks (global layers only) and recent window around quantized stores (MixedPrecisionStore.swift).
+            guard configuration.sinkTokens >= 0 else {
+                throw .invalidOption(name: "kv-sink", value: "\(configuration.sinkTokens)", reason: "must be ≥ 0")
+            }
+            guard configuration.windowTokens >= 0 else {
+                throw .invalidOption(name: "kv-window", value: "\(configuration.windowTokens)", reason: "must be ≥ 0")
+            }
+            let sinks = spec.window == nil ? configuration.sinkTokens : 0
+            if sinks > 0 || configuration.windowTokens > 0 {
+                if ks.isQuantized {
+                    keys = try MixedPrecisionKeyStore(inner: keys, sinkTokens: sinks, windowTokens: configuration.windowTokens, maxBatch: batch)
+                }
+                if vs.isQuantized {
+                    values = MixedPrecisionValueStore(inner: values, sinkTokens: sinks, windowTokens: configuration.windowTokens, maxBatch: batch)
+                }
+            }
             built.append(KVLayerCache(spec: spec, keyScheme: ks, valueScheme: vs, keys: keys, values: values,
                                       keyRotation: ks.rotation(role: .key, headDim: spec.keyDim, options: options),
                                       valueRotation: vs.rotation(role: .value, headDim: spec.valueDim, options: options),

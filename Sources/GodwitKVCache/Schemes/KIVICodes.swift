@@ -1,0 +1,138 @@
+// KIVI's record formats and code packing (arXiv 2402.02750; see KIVIScheme.swift for deviations).
+// Codes are packed in 16-channel chunks so one chunk unpacks into one SIMD16<Float>:
+//   4-bit chunk, 8 bytes: byte i = code(i) | code(i + 8) << 4
+//   2-bit chunk, 4 bytes: byte i = code(i) | code(i + 4) << 2 | code(i + 8) << 4 | code(i + 12) << 6
+// Asymmetric quantization of a set of values: z = f16(min), s = f16((max − z) / (2^b − 1)),
+// code = clamp(round((x − z) / s), 0, 2^b − 1), x ≈ s·code + z (the f16-rounded s and z are the
+// ones used to pick the codes).
+import GodwitKernels
+
+/// A code width with its 16-channel chunk unpacker.
+public protocol KIVIBitWidth {
+    static var bits: Int { get }
+    /// Bytes per 16-channel chunk (2·bits).
+    static var chunkBytes: Int { get }
+    /// The 16 codes of the chunk at `p`, as floats.
+    static func unpack16(_ p: UnsafeRawPointer) -> SIMD16<Float>
+}
+
+public enum KIVI4Bit: KIVIBitWidth {
+    public static let bits = 4
+    public static let chunkBytes = 8
+    @inline(__always) public static func unpack16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        let x = p.loadUnaligned(as: SIMD8<UInt8>.self)
+        return KIVICodes.toFloat(SIMD16<UInt8>(lowHalf: x & 15, highHalf: x &>> 4))
+    }
+}
+
+public enum KIVI2Bit: KIVIBitWidth {
+    public static let bits = 2
+    public static let chunkBytes = 4
+    @inline(__always) public static func unpack16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        let x = p.loadUnaligned(as: SIMD4<UInt8>.self)
+        let lo = SIMD8<UInt8>(lowHalf: x & 3, highHalf: (x &>> 2) & 3)
+        let hi = SIMD8<UInt8>(lowHalf: (x &>> 4) & 3, highHalf: x &>> 6)
+        return KIVICodes.toFloat(SIMD16<UInt8>(lowHalf: lo, highHalf: hi))
+    }
+}
+
+/// One key group of one head: [scales f16 × headDim][zeros f16 × headDim][codes: groupSize × codeRowBytes].
+public struct KIVIKeyGroupLayout: Sendable, Equatable {
+    public let headDim: Int
+    public let groupSize: Int
+    public let bits: Int
+
+    public init(headDim: Int, groupSize: Int, bits: Int) {
+        self.headDim = headDim
+        self.groupSize = groupSize
+        self.bits = bits
+    }
+
+    public var scalesOffset: Int { 0 }
+    public var zerosOffset: Int { headDim * 2 }
+    public var codesOffset: Int { headDim * 4 }
+    /// Packed codes of one token: headDim · bits / 8.
+    public var codeRowBytes: Int { headDim * bits / 8 }
+    public var byteSize: Int { codesOffset + groupSize * codeRowBytes }
+}
+
+/// One value row (one token of one head): [codes: codeRowBytes][scales f16 × groups][zeros f16 × groups].
+public struct KIVIValueRowLayout: Sendable, Equatable {
+    public let headDim: Int
+    /// Channels per scale/zero pair.
+    public let channelGroup: Int
+    public let bits: Int
+
+    public init(headDim: Int, channelGroup: Int, bits: Int) {
+        self.headDim = headDim
+        self.channelGroup = channelGroup
+        self.bits = bits
+    }
+
+    public var groups: Int { headDim / channelGroup }
+    public var codeRowBytes: Int { headDim * bits / 8 }
+    public var scalesOffset: Int { codeRowBytes }
+    public var zerosOffset: Int { codeRowBytes + groups * 2 }
+    public var byteSize: Int { codeRowBytes + groups * 4 }
+}
+
+enum KIVICodes {
+    @inline(__always) static func toFloat(_ v: SIMD16<UInt8>) -> SIMD16<Float> {
+        var r = SIMD16<Float>()
+        for i in 0..<16 { r[i] = Float(v[i]) }
+        return r
+    }
+
+    /// (byte offset, shift) of channel `c`'s code inside a packed code row.
+    @inline(__always) static func place(channel c: Int, bits: Int) -> (byte: Int, shift: Int) {
+        let chunk = c / 16, i = c % 16
+        if bits == 4 { return (chunk * 8 + i % 8, (i / 8) * 4) }
+        return (chunk * 4 + i % 4, (i / 4) * 2)
+    }
+
+    /// The code of channel `c` in a packed row (scalar twin of `unpack16`).
+    @inline(__always) static func code(_ row: UnsafeRawPointer, channel c: Int, bits: Int) -> Int {
+        let (b, s) = place(channel: c, bits: bits)
+        return Int((row.load(fromByteOffset: b, as: UInt8.self) >> UInt8(s)) & UInt8((1 << bits) - 1))
+    }
+
+    /// Packs codes [count] (count a multiple of 16) into `row`.
+    static func pack(_ codes: UnsafePointer<UInt8>, count: Int, bits: Int, into row: UnsafeMutableRawPointer) {
+        row.initializeMemory(as: UInt8.self, repeating: 0, count: count * bits / 8)
+        for c in 0..<count {
+            let (b, s) = place(channel: c, bits: bits)
+            let p = row.assumingMemoryBound(to: UInt8.self) + b
+            p.pointee |= codes[c] << UInt8(s)
+        }
+    }
+
+    /// Asymmetric parameters of the values x[i·stride], i < count: (f16 scale bits, f16 zero bits).
+    @inline(__always)
+    static func parameters(_ x: UnsafePointer<Float>, count: Int, stride: Int, bits: Int) -> (scale: UInt16, zero: UInt16) {
+        var lo = Float.infinity, hi = -Float.infinity
+        for i in 0..<count { let v = x[i * stride]; lo = min(lo, v); hi = max(hi, v) }
+        let z = HalfConversion.toHalf(lo)
+        let s = HalfConversion.toHalf((hi - HalfConversion.toFloat(z)) / Float((1 << bits) - 1))
+        return (s, z)
+    }
+
+    /// The code of x under (scale, zero) given as floats.
+    @inline(__always) static func encode(_ x: Float, scale: Float, zero: Float, bits: Int) -> UInt8 {
+        guard scale > 0 else { return 0 }
+        let q = ((x - zero) / scale).rounded()
+        return UInt8(max(0, min(Float((1 << bits) - 1), q)))
+    }
+}
+
+/// Stores with scalar twins of their fast kernels (for tests: identical contracts, plain loops).
+public protocol ScalarTwinKeyStore: KeyStore {
+    /// Same contract as `scores`, computed by dequantizing each key and a plain scalar dot.
+    func scalarScores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
+                      into out: UnsafeMutablePointer<Float>, outStride: Int)
+}
+
+public protocol ScalarTwinValueStore: ValueStore {
+    /// Same contract as `accumulate`, computed by dequantizing each value element by element.
+    func scalarAccumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
+                          positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int)
+}
