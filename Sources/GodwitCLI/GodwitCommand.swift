@@ -13,7 +13,7 @@ struct GodwitCommand: AsyncParsableCommand {
         Data flow: GGUF → tokenizer → model → KV cache → sampler → output.
         Without -m the default model is used (smollm2; fetch it with scripts/fetch-model.sh).
         """,
-        subcommands: [GenerateCommand.self, ChatCommand.self, TokenizeCommand.self, InspectCommand.self, PerplexityCommand.self, BenchCommand.self, SchemesCommand.self])
+        subcommands: [GenerateCommand.self, ChatCommand.self, TokenizeCommand.self, InspectCommand.self, PerplexityCommand.self, BenchCommand.self, SchemesCommand.self, CalibrateCommand.self])
 }
 
 /// Writes to standard error.

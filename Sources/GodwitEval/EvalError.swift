@@ -6,6 +6,7 @@ public enum EvalError: Error, CustomStringConvertible {
     case badLogitsFile(path: String, reason: String)
     case logitsMismatch(path: String, reason: String)
     case invalidOption(name: String, value: String, reason: String)
+    case calibrationTextTooShort(tokens: Int, skip: Int, needed: Int)
 
     public var description: String {
         switch self {
@@ -16,6 +17,8 @@ public enum EvalError: Error, CustomStringConvertible {
         case .badLogitsFile(let path, let reason): "\(path) is not a llama.cpp logits file: \(reason)"
         case .logitsMismatch(let path, let reason): "logits file \(path) does not match this run: \(reason)"
         case .invalidOption(let name, let value, let reason): "invalid \(name) \(value): \(reason)"
+        case .calibrationTextTooShort(let tokens, let skip, let needed):
+            "calibration text has \(tokens) tokens; skipping \(skip) leaves less than one chunk (needs at least \(needed))"
         }
     }
 }

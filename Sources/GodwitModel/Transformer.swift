@@ -22,12 +22,12 @@ public final class Transformer: @unchecked Sendable {
     /// Creates a session state: a KV cache of `contextLength` tokens in the configured schemes and
     /// scratch for batches of up to `maxBatch` tokens.
     public func makeState(contextLength: Int, maxBatch: Int, cache configuration: KVCacheConfiguration,
-                          pool: ThreadPool, calibration: KVCalibration? = nil) throws(ModelError) -> InferenceState {
+                          pool: ThreadPool, calibration: KVCalibration? = nil, registry: KVSchemeRegistry = .shared) throws(ModelError) -> InferenceState {
         let batch = max(1, min(maxBatch, contextLength))
         let cache: KVCache
         do {
             cache = try KVCache(specs: cacheSpecs, contextLength: contextLength, maxBatch: batch,
-                                configuration: configuration, threads: pool.threadCount, calibration: calibration)
+                                configuration: configuration, threads: pool.threadCount, registry: registry, calibration: calibration)
         } catch { throw .cache(error) }
         return InferenceState(config: config, weights: weights, cache: cache, pool: pool, maxBatch: batch)
     }
