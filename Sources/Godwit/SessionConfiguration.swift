@@ -14,13 +14,23 @@ public struct SessionConfiguration: Sendable {
     /// Calibration data for schemes that need it (`--kv-calibration`).
     public var calibration: KVCalibration?
 
+    /// Numerics of the forward pass (`--numerics`): `.fast` (default) or `.ggml` (llama.cpp's CPU
+    /// operation order, flash attention off; see `Numerics`). Stored in `cache.numerics`, which is
+    /// what the model and the cache read.
+    public var numerics: Numerics {
+        get { cache.numerics }
+        set { cache.numerics = newValue }
+    }
+
+    /// `numerics` nil keeps `cache.numerics`.
     public init(contextLength: Int? = nil, batchSize: Int = 512, threads: Int? = nil,
-                cache: KVCacheConfiguration = .init(), calibration: KVCalibration? = nil) {
+                cache: KVCacheConfiguration = .init(), calibration: KVCalibration? = nil, numerics: Numerics? = nil) {
         self.contextLength = contextLength
         self.batchSize = batchSize
         self.threads = threads
         self.cache = cache
         self.calibration = calibration
+        if let numerics { self.cache.numerics = numerics }
     }
 
     /// Threads used when none are given: one per core.

@@ -61,6 +61,10 @@ struct CacheOptions: ParsableArguments {
             help: "Flash attention (online softmax): on (default) or off (full softmax rows, llama.cpp's -fa off numerics; f32/f16/bf16 caches).")
     var flashAttention: String = "on"
 
+    @Option(name: .customLong("numerics"),
+            help: "Numerics: fast (default) or ggml (llama.cpp's CPU operation order, flash attention off; for token-exact comparisons).")
+    var numerics: String = "fast"
+
     var configuration: KVCacheConfiguration {
         var options = KVSchemeOptions()
         options.rotation = !noRotation
@@ -70,7 +74,7 @@ struct CacheOptions: ParsableArguments {
         return KVCacheConfiguration(keyScheme: cacheTypeK, valueScheme: cacheTypeV, options: options,
                                     overrides: layerOverrides.compactMap { try? KVLayerOverride.parse($0) },
                                     sinkTokens: sink, windowTokens: window,
-                                    flashAttention: flashAttention != "off")
+                                    flashAttention: flashAttention != "off", numerics: Numerics(rawValue: numerics) ?? .fast)
     }
 
     /// The calibration named by --kv-calibration, loaded.
@@ -82,6 +86,9 @@ struct CacheOptions: ParsableArguments {
     func validate() throws {
         guard ["on", "off"].contains(flashAttention) else {
             throw ValidationError("-fa must be on or off, got '\(flashAttention)'")
+        }
+        guard Numerics(rawValue: numerics) != nil else {
+            throw ValidationError("--numerics must be fast or ggml, got '\(numerics)'")
         }
         if groupSize <= 0 { throw ValidationError("--kv-group-size must be positive, got \(groupSize)") }
         if residual < 0 { throw ValidationError("--kv-residual must be ≥ 0, got \(residual)") }

@@ -91,6 +91,7 @@ extension KVCache {
     public func attend(layer index: Int, queries: UnsafePointer<Float>, queryStride: Int, heads: Int,
                        tokens n: Int, firstPosition: Int, scale: Float,
                        into out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool) {
+        if usesExactAttention(layer: index) { attendExact(layer: index, queries: queries, queryStride: queryStride, heads: heads, tokens: n, firstPosition: firstPosition, scale: scale, into: out, outStride: outStride, pool: pool); return }
         let layer = layers[index]
         let kvHeads = layer.spec.kvHeads
         let group = heads / kvHeads

@@ -63,10 +63,14 @@ public struct KVCacheConfiguration: Sendable, Equatable {
     /// row first and rounds the probabilities to the V cache's element type before the value sum,
     /// as llama.cpp does without flash attention (float caches only).
     public var flashAttention: Bool
+    /// Numerics of the whole forward pass (`--numerics`); kept here because the cache configuration
+    /// reaches every place a session is built. `.ggml` also selects the flash-attention-off path
+    /// on f32/f16 caches. Set it through `SessionConfiguration.numerics`.
+    public var numerics: Numerics
 
     public init(keyScheme: String = "f16", valueScheme: String = "f16", options: KVSchemeOptions = .init(),
                 overrides: [KVLayerOverride] = [], sinkTokens: Int = 0, windowTokens: Int = 0,
-                flashAttention: Bool = true) {
+                flashAttention: Bool = true, numerics: Numerics = .fast) {
         self.keyScheme = keyScheme
         self.valueScheme = valueScheme
         self.options = options
@@ -74,6 +78,7 @@ public struct KVCacheConfiguration: Sendable, Equatable {
         self.sinkTokens = sinkTokens
         self.windowTokens = windowTokens
         self.flashAttention = flashAttention
+        self.numerics = numerics
     }
 
     /// The K and V scheme names for `layer` after overrides (the last matching override wins).

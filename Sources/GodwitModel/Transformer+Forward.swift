@@ -27,6 +27,7 @@ extension Transformer {
         do { try s.cache.checkRoom(firstPosition: first, tokens: n) } catch { throw .cache(error) }
         for t in tokens where t < 0 || Int(t) >= c.vocabularySize { throw .tokenOutOfRange(token: t, vocabularySize: c.vocabularySize) }
         precondition(logitRows.lowerBound >= 0 && logitRows.upperBound <= n, "logit rows outside the batch")
+        if s.cache.configuration.numerics == .ggml { return forwardGGML(tokens: tokens, state: s, logitRows: logitRows, logits: logits) }
 
         let e = c.embeddingLength
         // Embeddings.

@@ -7,16 +7,23 @@ import Testing
 /// prompt in one batch). Tolerances from the foundation issue: max 0.75, mean 0.15 over the
 /// reference top-10; top-1 agrees wherever llama.cpp's top-1/top-2 gap is ≥ 0.2.
 @Suite(.serialized) struct ReferenceLogitsTests {
-    struct Deviation { var maxDiff: Float = 0; var sum: Double = 0; var count = 0; var top1Misses: [String] = [] }
+    struct Deviation {
+        var maxDiff: Float = 0; var sum: Double = 0; var count = 0; var top1Misses: [String] = []
+        /// Largest spread of (ours − llama.cpp) log-prob over one position's top-10: the logit error
+        /// without the log-sum-exp (which both sides compute in their own float order).
+        var maxLogitSpread: Float = 0
+    }
 
-    static func compare(model name: String) throws -> Deviation {
+    static func compare(model name: String, numerics: Numerics = .ggml) throws -> Deviation {
         let model = try Fixtures.model(name)
         let reference = try Reference.logits(name)
         var dev = Deviation()
         for c in reference.cases {
-            let session = try model.makeSession(SessionConfiguration(contextLength: 128, threads: 2))
+            let session = try model.makeSession(SessionConfiguration(contextLength: 128, threads: 2, numerics: numerics))
             let lp = try session.logProbabilities(c.ids)
             for (i, pos) in c.positions.enumerated() {
+                let deltas = zip(pos.top_ids, pos.top_logits).map { lp[i][Int($0.0)] - ($0.1 - pos.logsumexp) }
+                dev.maxLogitSpread = max(dev.maxLogitSpread, deltas.max()! - deltas.min()!)
                 for (id, logit) in zip(pos.top_ids, pos.top_logits) {
                     let d = abs(lp[i][Int(id)] - (logit - pos.logsumexp))
                     dev.maxDiff = max(dev.maxDiff, d)
@@ -32,13 +39,22 @@ import Testing
         return dev
     }
 
-    @Test("Log-probabilities match llama.cpp", arguments: ["smollm2", "gemma3"])
-    func logits(model: String) throws {
-        let dev = try Self.compare(model: model)
+    /// SmolLM2 in ggml numerics reproduces llama.cpp's logits (up to the reference's 4 decimals and
+    /// the two sides' own log-sum-exp); the fast numerics and Gemma in ggml numerics (its k-quant
+    /// products have no exact kernels yet) are held to the original tolerances. (Gemma in fast
+    /// numerics misses them: max 0.85, a top-1 miss on 'The three primary colors are'.)
+    @Test("Log-probabilities match llama.cpp",
+          arguments: [("smollm2", Numerics.ggml), ("smollm2", .fast), ("gemma3", .ggml)])
+    func logits(model: String, numerics: Numerics) throws {
+        let dev = try Self.compare(model: model, numerics: numerics)
         let mean = dev.sum / Double(dev.count)
-        print("\(model): max |Δ log p| = \(dev.maxDiff), mean = \(mean) over \(dev.count) values")
+        print("\(model) (\(numerics)): max |Δ log p| = \(dev.maxDiff), mean = \(mean) over \(dev.count) values; max top-10 logit spread \(dev.maxLogitSpread)")
         #expect(dev.maxDiff <= 0.75)
         #expect(mean <= 0.15)
         #expect(dev.top1Misses.isEmpty, "\(dev.top1Misses)")
+        if model == "smollm2" && numerics == .ggml {
+            #expect(dev.maxLogitSpread <= 2e-4, "logits differ beyond the reference's rounding")
+            #expect(dev.maxDiff <= 2e-3)
+        }
     }
 }

@@ -1,0 +1,22 @@
+// The numerics mode of a session: Godwit's own kernels (`fast`) or a reproduction of llama.cpp's
+// CPU float operations in llama.cpp's order (`ggml`).
+// Source: llama.cpp's CPU backend (ggml/src/ggml-cpu: arch/x86/quants.c, vec.h/vec.cpp, ops.cpp,
+// llamafile/sgemm.cpp; src/llama-graph.cpp, src/models/llama.cpp) as built with -march=native on
+// an AVX-512 machine without AVX512-FP16 (Zen 4): AVX2 quantized dot products (VNNI lanes),
+// AVX-512 `ggml_v_expf`, f16 dot products with 16-lane AVX-512 vectors.
+// Deviations: see GGMLExactKernels.swift (what is reproduced and what is not).
+
+/// How a session computes: Godwit's tuned kernels or llama.cpp's operation order.
+///
+/// - `fast`: the default. Kernels tuned for speed with a canonical order of operations that makes
+///   a prompt batch and token-by-token decoding bitwise equal (flash-attention style attention).
+/// - `ggml`: reproduces the float operations of llama.cpp's CPU backend in llama.cpp's order (f16
+///   cache, flash attention off), so greedy decoding follows llama.cpp token for token. Slower;
+///   a prompt batch and decoding differ the way they do in llama.cpp (the attention's f16 matrix
+///   products use tinyBLAS for batches of 2 or more tokens and `ggml_vec_dot_f16` for one).
+///   Weight types without an exact product here (k-quants, i-quants) fall back to the `fast`
+///   kernels; caches other than f32/f16 use the `fast` attention.
+public enum Numerics: String, Sendable, CaseIterable, Equatable {
+    case fast
+    case ggml
+}
