@@ -1,5 +1,7 @@
-// Unquantized cache formats: f32, f16, bf16 (llama.cpp `-ctk f32|f16|bf16`). No rotation. The query
-// is rounded to the element type before the dots, as llama.cpp's CPU flash attention does.
+// Unquantized cache formats: f32, f16, bf16 (llama.cpp `-ctk f32|f16|bf16`). No rotation.
+// Query precision follows llama.cpp's CPU flash attention in prompt processing: f32/f16 caches take
+// its tiled path (f32 query, f32 accumulators); a bf16 K goes through the per-row path, which
+// converts the query to bf16 (K's vec_dot type) first — so bf16 rounds the query, f16 does not.
 // Layout of a store: [headCount, capacity, headDim] elements, head-major so one head's positions
 // are contiguous. bf16 rounds like ggml_compute_fp32_to_bf16 (nearest-even).
 import GodwitKernels
@@ -12,10 +14,12 @@ public protocol FloatCacheElement {
     static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float>
     static func load(_ p: UnsafeRawPointer) -> Float
     static func store(_ x: Float, _ p: UnsafeMutableRawPointer)
+    /// Whether prepared queries are rounded to this type (see the file header).
+    static var roundsQuery: Bool { get }
 }
 
 public enum F32Element: FloatCacheElement {
-    public static let schemeName = "f32"
+    public static let schemeName = "f32", roundsQuery = false
     public static let byteSize = 4
     @inline(__always) public static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> { p.loadUnaligned(as: SIMD16<Float>.self) }
     @inline(__always) public static func load(_ p: UnsafeRawPointer) -> Float { p.loadUnaligned(as: Float.self) }
@@ -23,7 +27,7 @@ public enum F32Element: FloatCacheElement {
 }
 
 public enum F16Element: FloatCacheElement {
-    public static let schemeName = "f16"
+    public static let schemeName = "f16", roundsQuery = false
     public static let byteSize = 2
     @inline(__always) public static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
         HalfConversion.toFloat(p.loadUnaligned(as: SIMD16<UInt16>.self))
@@ -33,7 +37,7 @@ public enum F16Element: FloatCacheElement {
 }
 
 public enum BF16Element: FloatCacheElement {
-    public static let schemeName = "bf16"
+    public static let schemeName = "bf16", roundsQuery = true
     public static let byteSize = 2
     @inline(__always) public static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
         let w = SIMD16<UInt32>(truncatingIfNeeded: p.loadUnaligned(as: SIMD16<UInt16>.self)) &<< 16
@@ -102,9 +106,9 @@ final class FloatStore<E: FloatCacheElement>: KeyStore, ValueStore {
         }
     }
 
-    /// The query rounded to the element type and kept as f32 [headDim]: llama.cpp's flash attention
-    /// converts Q to K's vec_dot type (f16 for f16 K, bf16 for bf16 K) before the dots.
+    /// The query as f32 [headDim], rounded to the element type when `E.roundsQuery`.
     func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {
+        guard E.roundsQuery else { dst.copyMemory(from: q, byteCount: geometry.headDim * 4); return }
         let out = dst.assumingMemoryBound(to: Float.self)
         withUnsafeTemporaryAllocation(byteCount: 4, alignment: 4) { tmp in
             for i in 0..<geometry.headDim {
