@@ -17,10 +17,12 @@ done
 shift $((OPTIND - 1))
 configs=("$@"); [ ${#configs[@]} -gt 0 ] || configs=(0:f16/f16 4096:f16/f16 4096:q8_0/q8_0 4096:q4_0/q4_0)
 model=${model:-$(scripts/fetch-model.sh smollm2)}
+shared=${GODWIT_SHARED_DIR:-../shared}
+[ -d "$shared" ] || shared=/work/shared
 llama=${LLAMA_BENCH:-}
 if [ -z "$llama" ]; then
-  tool=$(cd .. && pwd)/shared/tools/llama-cpp-reference.sh
-  [ -x "$tool" ] || [ -f "$tool" ] || { echo "bench-vs-llama: set LLAMA_BENCH=/path/to/llama-bench" >&2; exit 1; }
+  tool=$shared/tools/llama-cpp-reference.sh
+  [ -f "$tool" ] || { echo "bench-vs-llama: set LLAMA_BENCH=/path/to/llama-bench" >&2; exit 1; }
   llama="$(bash "$tool")/llama-bench"
 fi
 swift build -c release --product godwit >&2
