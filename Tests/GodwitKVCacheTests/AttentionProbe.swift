@@ -6,11 +6,14 @@ import GodwitKernels
 /// (double precision) on the unquantized vectors: 4 query heads on 2 KV heads of dim 64, 70 positions
 /// written as a 64-token prompt batch and then 6 decode steps (both attention paths).
 enum AttentionProbe {
-    static func error(keyScheme k: String, valueScheme v: String, dim: Int = 64, threads: Int = 2) throws -> Double {
+    /// Returns +infinity when any output is not finite. `calibration` reaches schemes that need one (nuq).
+    static func error(keyScheme k: String, valueScheme v: String, dim: Int = 64, threads: Int = 2,
+                      calibration: KVCalibration? = nil) throws -> Double {
         let heads = 4, kvHeads = 2, n = 70
         let spec = KVLayerSpec(kvHeads: kvHeads, keyDim: dim, valueDim: dim, rope: nil)
         let cache = try KVCache(specs: [spec], contextLength: 128, maxBatch: 64,
-                                configuration: KVCacheConfiguration(keyScheme: k, valueScheme: v), threads: threads)
+                                configuration: KVCacheConfiguration(keyScheme: k, valueScheme: v), threads: threads,
+                                calibration: calibration)
         let pool = ThreadPool(threads: threads)
         var rng = TestRandom(seed: 99)
         let keys = rng.vectors(count: n, dim: kvHeads * dim), values = rng.vectors(count: n, dim: kvHeads * dim)

@@ -14,60 +14,16 @@ import Testing
 
     @Test("Fused attention on each scheme tracks exact attention", arguments: KVSchemeRegistry.shared.names)
     func tracksExact(scheme: String) throws {
+        let kvHeads = 2, dim = 64
+        // Calibrated schemes (nuq3/nuq4) get parameters fitted on other samples of the same distribution.
+        var calibrationRNG = TestRandom(seed: 1234)
+        let calibration = KVCalibration(tensors: NUQCalibrator.layerTensors(
+            layer: 0, keys: calibrationRNG.vectors(count: 300, dim: kvHeads * dim), keyChannels: kvHeads * dim,
+            values: calibrationRNG.vectors(count: 300, dim: kvHeads * dim), valueHeadDim: dim))
         for (k, v) in [(scheme, "f32"), ("f32", scheme)] {
-            let heads = 4, kvHeads = 2, dim = 64, n = 70
-            let spec = KVLayerSpec(kvHeads: kvHeads, keyDim: dim, valueDim: dim, rope: nil)
-            var rng = TestRandom(seed: 99)
-            // Calibrated schemes (nuq3/nuq4) get parameters fitted on other samples of the same distribution.
-            var calibrationRNG = TestRandom(seed: 1234)
-            let calibration = KVCalibration(tensors: NUQCalibrator.layerTensors(
-                layer: 0, keys: calibrationRNG.vectors(count: 300, dim: kvHeads * dim), keyChannels: kvHeads * dim,
-                values: calibrationRNG.vectors(count: 300, dim: kvHeads * dim), valueHeadDim: dim))
-            let cache = try KVCache(specs: [spec], contextLength: 128, maxBatch: 64,
-                                    configuration: KVCacheConfiguration(keyScheme: k, valueScheme: v), threads: 2,
-                                    calibration: calibration)
-            let pool = ThreadPool(threads: 2)
-            let keys = rng.vectors(count: n, dim: kvHeads * dim), values = rng.vectors(count: n, dim: kvHeads * dim)
-            let queries = rng.vectors(count: n, dim: heads * dim, outliers: false)
-            var ours = [Float](), exact = [Float]()
-            var position = 0
-            for batch in [64] + Array(repeating: 1, count: n - 64) {
-                var kb = Array(keys[position * kvHeads * dim..<(position + batch) * kvHeads * dim])
-                var vb = Array(values[position * kvHeads * dim..<(position + batch) * kvHeads * dim])
-                kb.withUnsafeMutableBufferPointer { kp in vb.withUnsafeMutableBufferPointer { vp in
-                    cache.write(layer: 0, keys: kp.baseAddress!, keyStride: kvHeads * dim, values: vp.baseAddress!,
-                                valueStride: kvHeads * dim, tokens: batch, firstPosition: position, angles: nil)
-                } }
-                var out = [Float](repeating: 0, count: batch * heads * dim)
-                let q = Array(queries[position * heads * dim..<(position + batch) * heads * dim])
-                q.withUnsafeBufferPointer { qp in out.withUnsafeMutableBufferPointer { op in
-                    cache.attend(layer: 0, queries: qp.baseAddress!, queryStride: heads * dim, heads: heads, tokens: batch,
-                                 firstPosition: position, scale: 0.125, into: op.baseAddress!, outStride: heads * dim, pool: pool)
-                } }
-                cache.commit(firstPosition: position, tokens: batch)
-                ours += out
-                for t in 0..<batch {
-                    let p = position + t
-                    for h in 0..<heads {
-                        let kvh = h / (heads / kvHeads)
-                        var s = [Double]()
-                        for j in 0...p {
-                            var d = 0.0
-                            for i in 0..<dim { d += Double(queries[(p * heads + h) * dim + i]) * Double(keys[(j * kvHeads + kvh) * dim + i]) }
-                            s.append(d * 0.125)
-                        }
-                        let m = s.max()!, e = s.map { Foundation.exp($0 - m) }, z = e.reduce(0, +)
-                        for i in 0..<dim {
-                            var r = 0.0
-                            for j in 0...p { r += e[j] / z * Double(values[(j * kvHeads + kvh) * dim + i]) }
-                            exact.append(Float(r))
-                        }
-                    }
-                }
-                position += batch
-            }
-            #expect(ours.allSatisfy { $0.isFinite }, "\(k)/\(v): non-finite attention output")
-            let error = relativeRMSError(exact, ours)
+            // AttentionProbe: 4 query heads on 2 KV heads of dim 64, a 64-token batch then 6 decode steps.
+            let error = try AttentionProbe.error(keyScheme: k, valueScheme: v, dim: dim, calibration: calibration)
+            #expect(error.isFinite, "\(k)/\(v): non-finite attention output")
             print("\(k)/\(v): relative RMS error \(error)")
             let budget = try #require(Self.budget[scheme], "no attention error budget for \(scheme)")
             #expect(error <= budget, "\(k)/\(v): relative RMS error \(error)")
