@@ -66,7 +66,7 @@ let package = Package(
                 swiftSettings: hotSwift),
         // KV cache: scheme registry, codecs, rotation, storage, fused attention.
         .target(name: "GodwitKVCache",
-                dependencies: ["GodwitKernels", "GodwitGGUF",
+                dependencies: ["GodwitKernels", "GodwitGGUF", "CGodwit",
                                .product(name: "RealModule", package: "swift-numerics")],
                 swiftSettings: hotSwift),
         // Tokenizers built from GGUF metadata (GPT-2 byte-level BPE, SentencePiece).

@@ -201,6 +201,12 @@ extension KVCache {
         while start < keyRange.upperBound {
             let end = min(keyRange.upperBound, (start / tile + 1) * tile)
             let count = end - start
+            // Start loading the next tile's keys and values while this one is computed.
+            if end < keyRange.upperBound {
+                let next = end..<min(keyRange.upperBound, end + tile)
+                layer.keys.prefetch(head: h, positions: next)
+                layer.values.prefetch(head: h, positions: next)
+            }
             // Never wrap around the ring inside one store call.
             let ringEnd = (start / layer.capacity + 1) * layer.capacity
             let split = min(end, ringEnd) - start

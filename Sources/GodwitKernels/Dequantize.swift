@@ -31,6 +31,32 @@ public func dequantizeRow(type: GGMLType, src: UnsafeRawPointer, dst: UnsafeMuta
 }
 
 /// Per-block SIMD decoders (`p` = one block, `y` = its values).
+/// Decodes `rows` rows of `count` values each, `rowBytes` apart at `src`, into dst [rows, count]:
+/// the same values as `dequantizeRow` per row, with one type dispatch for all of them (cache tiles).
+public func dequantizeRows(type: GGMLType, src: UnsafeRawPointer, rowBytes: Int, rows: Int,
+                           dst: UnsafeMutablePointer<Float>, count: Int) throws(KernelError) {
+    guard count >= 0, count % type.blockSize == 0 else { throw .countNotBlockMultiple(type: type, count: count) }
+    guard let geometry = BlockLayout.geometry(type) else { throw .unsupportedType(type, operation: "dequantizeRows") }
+    let nb = count / geometry.values, bytes = geometry.bytes
+    @inline(__always) func each(_ decode: (UnsafeRawPointer, UnsafeMutablePointer<Float>) -> Void) {
+        for r in 0..<rows {
+            let s = src + r * rowBytes, y = dst + r * count
+            for b in 0..<nb { decode(s + b * bytes, y + 32 * b) }
+        }
+    }
+    switch type {
+    case .q8_0: each { Dequantize.q8($0, BlockLayout.Q8_0.d, BlockLayout.Q8_0.qs, $1) }
+    case .q8_1: each { Dequantize.q8($0, BlockLayout.Q8_1.d, BlockLayout.Q8_1.qs, $1) }
+    case .q4_0: each { Dequantize.q4_0($0, $1) }
+    case .q4_1: each { Dequantize.q4_1($0, $1) }
+    case .q5_0: each { Dequantize.q5_0($0, $1) }
+    case .q5_1: each { Dequantize.q5_1($0, $1) }
+    case .iq4_nl: each { Dequantize.iq4_nl($0, $1) }
+    default:
+        for r in 0..<rows { try dequantizeRow(type: type, src: src + r * rowBytes, dst: dst + r * count, count: count) }
+    }
+}
+
 enum Dequantize {
     @inline(__always) static func half(_ p: UnsafeRawPointer, _ off: Int) -> Float {
         halfToFloat(p.loadUnaligned(fromByteOffset: off, as: UInt16.self))

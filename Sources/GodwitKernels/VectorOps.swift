@@ -165,8 +165,22 @@ public enum VectorOps {
         return Swift.max(c[0], c[1])
     }
 
+    // Concrete overloads: a generic `V: SIMD where Scalar: Comparable` version compiled to a scalar
+    // compare loop per lane (the stdlib's generic `.>`); these become one vcmpps + blend.
     @inline(__always)
-    public static func pointwiseMax<V: SIMD>(_ a: V, _ b: V) -> V where V.Scalar: Comparable {
+    public static func pointwiseMax(_ a: SIMD16<Float>, _ b: SIMD16<Float>) -> SIMD16<Float> {
+        a.replacing(with: b, where: b .> a)
+    }
+    @inline(__always)
+    public static func pointwiseMax(_ a: SIMD8<Float>, _ b: SIMD8<Float>) -> SIMD8<Float> {
+        a.replacing(with: b, where: b .> a)
+    }
+    @inline(__always)
+    public static func pointwiseMax(_ a: SIMD4<Float>, _ b: SIMD4<Float>) -> SIMD4<Float> {
+        a.replacing(with: b, where: b .> a)
+    }
+    @inline(__always)
+    public static func pointwiseMax(_ a: SIMD2<Float>, _ b: SIMD2<Float>) -> SIMD2<Float> {
         a.replacing(with: b, where: b .> a)
     }
 }

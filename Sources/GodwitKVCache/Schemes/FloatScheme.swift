@@ -30,7 +30,7 @@ public enum F16Element: FloatCacheElement {
     public static let schemeName = "f16", roundsQuery = false
     public static let byteSize = 2
     @inline(__always) public static func load16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
-        HalfConversion.toFloat(p.loadUnaligned(as: SIMD16<UInt16>.self))
+        halfToFloat(p.loadUnaligned(as: SIMD16<UInt16>.self))
     }
     @inline(__always) public static func load(_ p: UnsafeRawPointer) -> Float { HalfConversion.toFloat(p.loadUnaligned(as: UInt16.self)) }
     @inline(__always) public static func store(_ x: Float, _ p: UnsafeMutableRawPointer) { p.storeBytes(of: HalfConversion.toHalf(x), as: UInt16.self) }
@@ -87,6 +87,10 @@ final class FloatStore<E: FloatCacheElement>: KeyStore, ValueStore {
         storage + head * headBytes + (position % geometry.capacity) * vectorBytes
     }
 
+    func prefetch(head: Int, positions: Range<Int>) {
+        prefetchPositions(UnsafeRawPointer(storage), head: head, positions: positions, capacity: geometry.capacity, bytesPerPosition: vectorBytes)
+    }
+
     func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         let d = geometry.headDim
         for t in 0..<count {
@@ -120,51 +124,40 @@ final class FloatStore<E: FloatCacheElement>: KeyStore, ValueStore {
 
     func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
                 into out: UnsafeMutablePointer<Float>, outStride: Int) {
-        let d = geometry.headDim
-        var k = vector(head: head, position: positions.lowerBound)
-        for j in 0..<positions.count {
-            for g in 0..<queryCount {
-                let q = queries + g * d * 4
-                var acc = SIMD16<Float>()
-                var i = 0
-                while i + 16 <= d {
-                    acc = acc.addingProduct(q.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self),
-                                            E.load16(k + i * E.byteSize))
-                    i += 16
-                }
-                var s = VectorOps.hsum(acc)
-                while i < d { s += q.loadUnaligned(fromByteOffset: i * 4, as: Float.self) * E.load(k + i * E.byteSize); i += 1 }
-                out[g * outStride + j] = s
-            }
-            k += vectorBytes
+        let k = UnsafeRawPointer(vector(head: head, position: positions.lowerBound))
+        let d = geometry.headDim, n = positions.count
+        // Enter the kernel with a concrete element type (see FloatStoreKernels.swift).
+        if E.self == F16Element.self {
+            FloatStoreKernels.scores(F16Element.self, queries: queries, rows: queryCount, keys: k, vectorBytes: vectorBytes,
+                                     count: n, d: d, out: out, outStride: outStride)
+        } else if E.self == BF16Element.self {
+            FloatStoreKernels.scores(BF16Element.self, queries: queries, rows: queryCount, keys: k, vectorBytes: vectorBytes,
+                                     count: n, d: d, out: out, outStride: outStride)
+        } else if E.self == F32Element.self {
+            FloatStoreKernels.scores(F32Element.self, queries: queries, rows: queryCount, keys: k, vectorBytes: vectorBytes,
+                                     count: n, d: d, out: out, outStride: outStride)
+        } else {
+            FloatStoreKernels.scores(E.self, queries: queries, rows: queryCount, keys: k, vectorBytes: vectorBytes,
+                                     count: n, d: d, out: out, outStride: outStride)
         }
     }
 
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        let d = geometry.headDim
-        let base = vector(head: head, position: positions.lowerBound)
-        let n = positions.count
-        for g in 0..<queryCount {
-            let a = UnsafeMutableRawPointer(acc + g * accStride)
-            let w = weights + g * weightStride
-            var i = 0
-            while i + 16 <= d {
-                var sum = a.loadUnaligned(fromByteOffset: i * 4, as: SIMD16<Float>.self)
-                var v = base + i * E.byteSize
-                for j in 0..<n {
-                    sum = sum.addingProduct(E.load16(v), SIMD16<Float>(repeating: w[j]))
-                    v += vectorBytes
-                }
-                a.storeBytes(of: sum, toByteOffset: i * 4, as: SIMD16<Float>.self)
-                i += 16
-            }
-            while i < d {
-                var s = acc[g * accStride + i]
-                for j in 0..<n { s += w[j] * E.load(base + j * vectorBytes + i * E.byteSize) }
-                acc[g * accStride + i] = s
-                i += 1
-            }
+        let v = UnsafeRawPointer(vector(head: head, position: positions.lowerBound))
+        let d = geometry.headDim, n = positions.count
+        if E.self == F16Element.self {
+            FloatStoreKernels.accumulate(F16Element.self, weights: weights, weightStride: weightStride, rows: queryCount,
+                                         values: v, vectorBytes: vectorBytes, count: n, d: d, acc: acc, accStride: accStride)
+        } else if E.self == BF16Element.self {
+            FloatStoreKernels.accumulate(BF16Element.self, weights: weights, weightStride: weightStride, rows: queryCount,
+                                         values: v, vectorBytes: vectorBytes, count: n, d: d, acc: acc, accStride: accStride)
+        } else if E.self == F32Element.self {
+            FloatStoreKernels.accumulate(F32Element.self, weights: weights, weightStride: weightStride, rows: queryCount,
+                                         values: v, vectorBytes: vectorBytes, count: n, d: d, acc: acc, accStride: accStride)
+        } else {
+            FloatStoreKernels.accumulate(E.self, weights: weights, weightStride: weightStride, rows: queryCount,
+                                         values: v, vectorBytes: vectorBytes, count: n, d: d, acc: acc, accStride: accStride)
         }
     }
 }

@@ -4,6 +4,8 @@
 // stores' loops: VectorOps' versions were emitted as out-of-line cross-module calls (one call per
 // key per query head, checked with objdump).
 
+import GodwitKernels
+
 enum VectorRowKernels {
     /// Σ a[i]·b[i] over [d], d a multiple of 16: two SIMD16 accumulators, tree reduction.
     @inline(__always) static func dot(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer, _ d: Int) -> Float {
@@ -42,4 +44,17 @@ enum VectorRowKernels {
         let c = b.lowHalf + b.highHalf
         return c[0] + c[1]
     }
+}
+
+/// The f16 value at byte `offset` of `p`, as a Float.
+@inline(__always) func halfAt(_ p: UnsafeRawPointer, _ offset: Int) -> Float {
+    halfToFloat(p.loadUnaligned(fromByteOffset: offset, as: UInt16.self))
+}
+
+/// Σ_i a[i]·b[i] over 32 signed bytes (a fixed-length loop: vectorized by the compiler).
+@inline(__always) func dotI8x32(_ a: UnsafeRawPointer, _ b: UnsafeRawPointer) -> Int32 {
+    let x = a.assumingMemoryBound(to: Int8.self), y = b.assumingMemoryBound(to: Int8.self)
+    var s: Int32 = 0
+    for i in 0..<32 { s &+= Int32(x[i]) &* Int32(y[i]) }
+    return s
 }
