@@ -57,6 +57,48 @@ public func dequantizeRows(type: GGMLType, src: UnsafeRawPointer, rowBytes: Int,
     }
 }
 
+/// Decodes `rows` rows of `count` values of a 32-value block type into their integer codes, offset
+/// applied (q4_0: q − 8, q5_0: q − 16, iq4_nl: the level), as exact floats in codes [rows, count],
+/// with each block's d in scales [rows, count/32] and, in mins [rows, count/32], its m (q4_1, q5_1),
+/// its s = d·Σq (q8_1) or 0. x = d·code (+ m). For integer-exact block dot products
+/// (Σ code·code is an integer below 2²⁴, so any float summation order is exact).
+public func decodeBlockCodes(type: GGMLType, src: UnsafeRawPointer, rowBytes: Int, rows: Int, count: Int,
+                             codes: UnsafeMutablePointer<Float>, scales: UnsafeMutablePointer<Float>,
+                             mins: UnsafeMutablePointer<Float>) throws(KernelError) {
+    guard count >= 0, count % 32 == 0 else { throw .countNotBlockMultiple(type: type, count: count) }
+    guard let geometry = BlockLayout.geometry(type), geometry.values == 32 else {
+        throw .unsupportedType(type, operation: "decodeBlockCodes")
+    }
+    let nb = count / 32, bytes = geometry.bytes
+    @inline(__always) func each(_ decode: (UnsafeRawPointer) -> (SIMD16<Int32>, SIMD16<Int32>, Float, Float)) {
+        for r in 0..<rows {
+            for b in 0..<nb {
+                let (lo, hi, d, m) = decode(src + r * rowBytes + b * bytes)
+                let y = UnsafeMutableRawPointer(codes + r * count + 32 * b)
+                y.storeBytes(of: Lanes.float(lo), as: SIMD16<Float>.self)
+                y.storeBytes(of: Lanes.float(hi), toByteOffset: 64, as: SIMD16<Float>.self)
+                scales[r * nb + b] = d
+                mins[r * nb + b] = m
+            }
+        }
+    }
+    let h = Dequantize.half
+    switch type {
+    case .q8_0: each { p in (Lanes.signedBytes(p, 2), Lanes.signedBytes(p, 18), h(p, 0), 0) }
+    case .q8_1: each { p in (Lanes.signedBytes(p, 4), Lanes.signedBytes(p, 20), h(p, 0), h(p, 2)) }
+    case .q4_0: each { p in let q = Lanes.bytes(p, 2); return ((q & 15) &- 8, (q &>> 4) &- 8, h(p, 0), 0) }
+    case .q4_1: each { p in let q = Lanes.bytes(p, 4); return (q & 15, q &>> 4, h(p, 0), h(p, 2)) }
+    case .q5_0: each { p in let (a, b) = Dequantize.q5(p, qh: 2, qs: 6); return (a &- 16, b &- 16, h(p, 0), 0) }
+    case .q5_1: each { p in let (a, b) = Dequantize.q5(p, qh: 4, qs: 8); return (a, b, h(p, 0), h(p, 2)) }
+    case .iq4_nl:
+        each { p in
+            let q = Lanes.bytes(p, 2)
+            return (Lanes.iq4nlBiasedLevels(q & 15) &- 128, Lanes.iq4nlBiasedLevels(q &>> 4) &- 128, h(p, 0), 0)
+        }
+    default: throw .unsupportedType(type, operation: "decodeBlockCodes")
+    }
+}
+
 enum Dequantize {
     @inline(__always) static func half(_ p: UnsafeRawPointer, _ off: Int) -> Float {
         halfToFloat(p.loadUnaligned(fromByteOffset: off, as: UInt16.self))

@@ -97,7 +97,8 @@ import Testing
         let global = KVLayerSpec(kvHeads: 1, keyDim: 256, valueDim: 256, rope: nil)
         let cache = try KVCache(specs: [spec, global], contextLength: 32768, maxBatch: 512, configuration: .init(), threads: 1)
         let m = cache.memory(tokens: 32768)
-        #expect(m.sliding.allocated == 2 * (512 + 511) * 256 * 2)
+        // Values hold 1023 slots; f16 keys are stored in 16-slot tiles, so 1024 (TiledFloatKeyStore).
+        #expect(m.sliding.allocated == (512 + 511) * 256 * 2 + 1024 * 256 * 2)
         #expect(m.sliding.logical == 2 * 512 * 256 * 2)
         #expect(m.global.logical == 2 * 32768 * 256 * 2)
     }

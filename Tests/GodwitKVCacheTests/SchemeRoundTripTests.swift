@@ -68,13 +68,14 @@ import Testing
         prepared.withUnsafeBytes { p in
             fast.withUnsafeMutableBufferPointer { store.scores(queries: p.baseAddress!, queryCount: 3, head: 0, positions: 0..<33, into: $0.baseAddress!, outStride: 33) }
         }
-        // Twin: dequantized keys · prepared query, in double. The prepared query is f32 [dim]: for the
-        // block formats, the query quantized to the format's dot type (q8_0 / q8_1) and decoded.
+        // Twin: dequantized keys · decoded prepared query, in double. Float caches prepare the f32
+        // query [dim]; block caches the q8_0/q8_1 query as codes [dim], d [dim/32], s [dim/32].
         var k = [Float](repeating: 0, count: 33 * dim)
         k.withUnsafeMutableBufferPointer { store.read(head: 0, positions: 0..<33, into: $0.baseAddress!) }
         let qType: GGMLType? = ["q4_1", "q5_1"].contains(name) ? .q8_1 : (["f16", "bf16", "f32"].contains(name) ? nil : .q8_0)
         for i in 0..<3 {
-            let q = prepared.withUnsafeBytes { p in (0..<dim).map { p.loadUnaligned(fromByteOffset: i * qb + 4 * $0, as: Float.self) } }
+            let word = { (n: Int) in prepared.withUnsafeBytes { $0.loadUnaligned(fromByteOffset: i * qb + 4 * n, as: Float.self) } }
+            let q = (0..<dim).map { c in qType == nil ? word(c) : word(c) * word(dim + c / 32) }
             if let qType {
                 var encoded = [UInt8](repeating: 0, count: dim / 32 * qType.typeSize)
                 var expected = [Float](repeating: 0, count: dim)
@@ -82,12 +83,21 @@ import Testing
                     try queries.withUnsafeBufferPointer { try quantizeRowReference(type: qType, src: $0.baseAddress! + i * dim, dst: e.baseAddress!, count: dim) }
                     try expected.withUnsafeMutableBufferPointer { try dequantizeRowReference(type: qType, src: e.baseAddress!, dst: $0.baseAddress!, count: dim) }
                 }
-                #expect(q == expected, "\(name): prepared query \(i) is not the decoded \(qType.name) query")
+                #expect(q == expected, "\(name): prepared query \(i) does not decode to the \(qType.name) query")
             }
             for j in 0..<33 {
                 var ref = 0.0
                 for c in 0..<dim { ref += Double(q[c]) * Double(k[j * dim + c]) }
-                let tolerance = 1e-4 * max(1, abs(ref))
+                // q8_1 stores s = d·Σq as f16 (ggml's block_q8_1); the kernel uses it for the min term
+                // m·s, so allow |m|·|s|·2⁻¹⁰ per block (one f16 ulp; |m| ≤ the block's largest |k|).
+                var tolerance = 1e-4 * max(1, abs(ref))
+                if qType == .q8_1 {
+                    for b in 0..<dim / 32 {
+                        let sb = Double(word(dim + dim / 32 + b))
+                        let kmax = (0..<32).map { Double(abs(k[j * dim + b * 32 + $0])) }.max()!
+                        tolerance += kmax * abs(sb) * 1.0 / 1024
+                    }
+                }
                 #expect(abs(Double(fast[i * 33 + j]) - ref) <= tolerance, "\(name) q\(i) k\(j): \(fast[i * 33 + j]) vs \(ref)")
             }
         }

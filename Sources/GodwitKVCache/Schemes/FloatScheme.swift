@@ -2,8 +2,8 @@
 // Query precision follows llama.cpp's CPU flash attention in prompt processing: f32/f16 caches take
 // its tiled path (f32 query, f32 accumulators); a bf16 K goes through the per-row path, which
 // converts the query to bf16 (K's vec_dot type) first — so bf16 rounds the query, f16 does not.
-// Layout of a store: [headCount, capacity, headDim] elements, head-major so one head's positions
-// are contiguous. bf16 rounds like ggml_compute_fp32_to_bf16 (nearest-even).
+// Layout: values [headCount, capacity, headDim] elements (FloatStore), head-major so one head's
+// positions are contiguous; keys [headCount, ⌈capacity/16⌉, headDim, 16] (TiledFloatKeyStore). bf16 rounds like ggml_compute_fp32_to_bf16 (nearest-even).
 import GodwitKernels
 
 /// How one float element type is stored and loaded.
@@ -58,7 +58,10 @@ public struct FloatScheme<E: FloatCacheElement>: KVScheme {
     public var isQuantized: Bool { false }
     public func bitsPerValue(headDim: Int, role: KVRole, options: KVSchemeOptions) -> Double { Double(E.byteSize * 8) }
     public func rotation(role: KVRole, headDim: Int, options: KVSchemeOptions) -> (any KVRotation)? { nil }
-    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore { FloatStore<E>(context.geometry) }
+    /// Keys in 16-position tiles (TiledFloatKeyStore) when the head dim allows, else row-major.
+    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
+        context.geometry.headDim % 16 == 0 ? TiledFloatKeyStore<E>(context.geometry) : FloatStore<E>(context.geometry)
+    }
     public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore { FloatStore<E>(context.geometry) }
 }
 

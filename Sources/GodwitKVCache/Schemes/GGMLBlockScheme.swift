@@ -4,10 +4,8 @@
 // the reference quantizers, and for iq4_nl the search with ntry = −1 that ggml-cpu uses.
 // Rotation: llama.cpp's Hadamard rule (KVScheme.parityRotation).
 // Scores: the query is quantized once per step to the format's dot type (q8_0 / q8_1, as llama.cpp's
-// vec_dot does) and kept as its decoded floats; key rows are decoded 16 positions at a time into a
-// stack tile and dotted in f32 (FloatStoreKernels). Deviation: llama.cpp sums each block's integer
-// products exactly, then scales; here the decoded products are summed in f32 — equal to rounding,
-// and several times faster than a horizontal integer sum per block and query.
+// vec_dot does); per block the integer products are summed exactly, then scaled by d_k·d_q (+ m·s)
+// — GGMLBlockScores.swift.
 // Values: rows decoded into the same tile and accumulated as llama.cpp's flash-attention CPU kernel
 // does (v_to_float + mad), in position order.
 // Store layout: [headCount, capacity, rowBytes], rowBytes = headDim/32 · block bytes.
@@ -82,8 +80,9 @@ final class BlockStore<F: CacheBlockFormat>: KeyStore, ValueStore {
     var allocatedBytes: Int { headBytes * geometry.headCount }
     func bytesHeld(tokens: Int) -> Int { min(tokens, geometry.capacity) * rowBytes * geometry.headCount }
     var keyInput: KeyInput { .postRoPE }
-    /// The q8-quantized query decoded back to floats, [headDim] f32, rounded up to 64 bytes.
-    var preparedQueryBytes: Int { (geometry.headDim * 4 + 63) / 64 * 64 }
+    /// The q8-quantized query as exact integer codes [headDim] f32, then per block d [blocks] and
+    /// s [blocks] (q8_1; 0 for q8_0) — see GGMLBlockScores.swift. Rounded up to 64 bytes.
+    var preparedQueryBytes: Int { ((geometry.headDim + 2 * blocks) * 4 + 63) / 64 * 64 }
 
     @inline(__always) func row(head: Int, position: Int) -> UnsafeMutableRawPointer {
         storage + head * headBytes + (position % geometry.capacity) * rowBytes
@@ -115,37 +114,8 @@ final class BlockStore<F: CacheBlockFormat>: KeyStore, ValueStore {
         }
     }
 
-    /// Quantizes the query to the format's dot type (q8_0 / q8_1, as llama.cpp's vec_dot does) and
-    /// stores its decoded values: a score is then the f32 dot of two decoded rows.
-    func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {
-        let d = geometry.headDim
-        withUnsafeTemporaryAllocation(byteCount: d / 32 * F.queryType.typeSize, alignment: 16) { tmp in
-            try! quantizeRowReference(type: F.queryType, src: q, dst: tmp.baseAddress!, count: d)
-            try! dequantizeRow(type: F.queryType, src: tmp.baseAddress!, dst: dst.assumingMemoryBound(to: Float.self), count: d)
-        }
-    }
-
     /// Positions decoded per tile: [span, headDim] f32 on the stack (16 KiB at head dim 256).
     static var span: Int { 16 }
-
-    /// Scores: each key row is decoded once into a stack tile and dotted with every prepared query
-    /// (FloatStoreKernels' fixed per-pair order, so results do not depend on the rows or the range).
-    func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
-                into out: UnsafeMutablePointer<Float>, outStride: Int) {
-        let d = geometry.headDim
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.span * d) { buffer in
-            let tile = buffer.baseAddress!
-            var j0 = 0
-            while j0 < positions.count {
-                let n = min(Self.span, positions.count - j0)
-                try! dequantizeRows(type: F.type, src: row(head: head, position: positions.lowerBound + j0), rowBytes: rowBytes,
-                                    rows: n, dst: tile, count: d)
-                FloatStoreKernels.scores(F32Element.self, queries: queries, rows: queryCount, keys: UnsafeRawPointer(tile),
-                                         vectorBytes: d * 4, count: n, d: d, out: out + j0, outStride: outStride)
-                j0 += n
-            }
-        }
-    }
 
     /// Values: rows decoded span by span into a stack tile, then accumulated by every row of weights
     /// in position order (the same fma sequence per accumulator as one row at a time).
