@@ -15,9 +15,10 @@
 //   q4_1:      summs = fma(f16(m_w), f16(s_x), summs)           (`summs += m·s`, contracted by the
 //              C compiler into an FMA under -ffp-contract)
 //   result   = hsum_float_8(acc) [+ summs],  hsum_float_8 = ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
-// Deviations: none known for q4_1, q5_0 and q8_0. Other weight types (q4_K: repacked
-// `ggml_gemv/gemm_q4_K_8x8_q8_K`; q6_K: vec_dot, or ggml-cpu/tiled for batches of 8+) have no exact product here
-// (`hasGGMLProduct` is false): callers fall back to the fast kernels.
+// Deviations: none known for q4_1, q5_0 and q8_0. q4_K (repacked `ggml_gemv/gemm_q4_K_8x8_q8_K`)
+// and q6_K (vec_dot, or ggml-cpu/tiled for batches of 8+) are in GGMLExactKQuants.swift. Other
+// weight types have no exact product here (`hasGGMLProduct` is false): callers fall back to the
+// fast kernels.
 // Scalar twins: `dotQ4_1Q8_1Reference`, `dotQ8_0Q8_0Reference`, `dotQ5_0Q8_0Reference` (Tests/GodwitTests/ExactNumericsTests.swift).
 
 #if canImport(Glibc)
@@ -190,14 +191,16 @@ public enum GGMLExact {
 
 extension WeightMatrix {
     /// Whether `multiplyGGML` reproduces llama.cpp's product for this weight type.
-    public var hasGGMLProduct: Bool { type == .q4_1 || type == .q8_0 || type == .q5_0 }
+    public var hasGGMLProduct: Bool { type == .q4_1 || type == .q8_0 || type == .q5_0 || type == .q4_K || type == .q6_K }
 
-    /// out[t·outStride + r] = llama.cpp's W[r]·x[t] for r in rows, t in 0..<x.rows: one vec_dot per
-    /// (row, token), in the order of GGMLExact's dots. Falls back to `multiply` for weight types
-    /// without an exact product. Thread-safe for disjoint row ranges.
+    /// out[t·outStride + r] = llama.cpp's W[r]·x[t] for r in rows, t in 0..<x.rows: one dot per
+    /// (row, token), in the order of GGMLExact's dots. For q4_K and q6_K the order depends on the
+    /// batch (x.rows), as in llama.cpp (GGMLExactKQuants.swift). Falls back to `multiply` for weight
+    /// types without an exact product. Thread-safe for disjoint row ranges.
     public func multiplyGGML(_ x: ActivationBuffer, rows: Range<Int>, into out: UnsafeMutablePointer<Float>, outStride: Int) {
         checkShapes(x, rows)
         let nb = cols / 32
+        let n = x.rows
         switch type {
         case .q4_1:
             for r in rows {
@@ -213,6 +216,23 @@ extension WeightMatrix {
             for r in rows {
                 let w = row(r)
                 for t in 0..<x.rows { out[t * outStride + r] = GGMLExact.dotQ5_0Q8_0(w, x.row(t), blocks: nb) }
+            }
+        case .q4_K:
+            for r in rows {
+                let w = row(r)
+                for t in 0..<n {
+                    out[t * outStride + r] = GGMLExact.q4KUsesGemm(token: t, of: n)
+                        ? GGMLExact.dotQ4KGemm(w, x.row(t), blocks: cols / 256) : GGMLExact.dotQ4KGemv(w, x.row(t), blocks: cols / 256)
+                }
+            }
+        case .q6_K:
+            let tiled = GGMLExact.q6KUsesTiled(rows: n)
+            for r in rows {
+                let w = row(r)
+                for t in 0..<n {
+                    out[t * outStride + r] = tiled ? GGMLExact.dotQ6KTiled(w, x.row(t), blocks: cols / 256)
+                                                   : GGMLExact.dotQ6KVec(w, x.row(t), blocks: cols / 256)
+                }
             }
         default:
             multiply(x, rows: rows, into: out, outStride: outStride)
