@@ -30,12 +30,16 @@ import Darwin
 /// llama.cpp-exact kernels (`Numerics.ggml`).
 public enum GGMLExact {
     /// Which of the C compiler's possible FMA contractions to reproduce. llama.cpp's release build
-    /// (GCC, -ffp-contract=fast by default; clang's default `on` contracts the same expressions)
-    /// fuses `summs += m·s` and RoPE's `x0·cos − x1·sin`; `GODWIT_GGML_VARIANT` (a comma list of
-    /// `plain-summs`, `plain-rope`) switches them off for diagnosing a build compiled without.
+    /// (GCC, -ffp-contract=fast by default) fuses `summs += m·s`, RoPE's `x0·cos − x1·sin` and
+    /// ggml-cpu/tiled's epilogue `buf + result·d1` (GCC's `_mm512_add_ps`/`_mm512_mul_ps` are plain
+    /// vector `+`/`*`, so they contract like C; measured on Gemma 3: without it the logits of
+    /// 8+-token prompts drift, with it they match); `GODWIT_GGML_VARIANT` (a comma list of
+    /// `plain-summs`, `plain-rope`, `plain-tiled`) switches them off for diagnosing a build
+    /// compiled without. (quantize_row_q8_K_ref's `nearest_int(iscale·x)` is measured not fused.)
     public struct Variant: Sendable {
         public var fusedMinSum = true
         public var fusedRoPE = true
+        public var fusedTiled = true
     }
 
     public static let variant: Variant = {
@@ -44,6 +48,7 @@ public enum GGMLExact {
         for item in env.split(separator: ",") {
             if item == "plain-summs" { v.fusedMinSum = false }
             if item == "plain-rope" { v.fusedRoPE = false }
+            if item == "plain-tiled" { v.fusedTiled = false }
         }
         return v
     }()

@@ -30,8 +30,11 @@
 //     vec_dot (8 int32 lanes L): lane L = Σ_{n<2, g<4} sc[8n+2g+(L≥4)]·Σ_{e=4(L%4)..+3} u·q8 over
 //       bytes 16(L≥4)+e of the 32 values at 128n+32g, minus 32·(sc[2L]·bsums[2L] + sc[2L+1]·bsums[2L+1]);
 //       acc_L = fma(d_x·d_w, Float(lane L), acc_L); result = hsum_float_8(acc)
-//     tiled: s1 = Σ_s sc_s·Σ (u − 32)·q8 (the whole block); acc = acc + (Float(s1)·d_w)·d_x
-// Deviations: none known. Scalar twins: the `…Reference` functions below
+//     tiled: s1 = Σ_s sc_s·Σ (u − 32)·q8 (the whole block); acc = fma(Float(s1)·d_w, d_x, acc)
+//       (the C writes `_mm512_add_ps(buf, _mm512_mul_ps(result, d1))`, which GCC contracts into an
+//       FMA under -ffp-contract=fast; `GGMLExact.variant.fusedTiled`)
+// Deviations: none known (Gemma 3 270M's logits match llama.cpp's to its 4 printed decimals at
+// every prompt position of the reference set). Scalar twins: the `…Reference` functions below
 // (Tests/GodwitTests/ExactNumericsTests.swift).
 
 extension GGMLExact {
@@ -153,11 +156,13 @@ extension GGMLExact {
     /// ggml-cpu/tiled's q6_K (VNNI microkernel) for one (row, token).
     @inline(__always)
     public static func dotQ6KTiled(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, blocks nb: Int) -> Float {
+        let fused = variant.fusedTiled
         var acc: Float = 0
         for b in 0..<nb {
             let wb = w + BlockLayout.Q6_K.bytes * b, xb = x + BlockLayout.Q8_K.bytes * b
             let dx = xb.loadUnaligned(fromByteOffset: BlockLayout.Q8_K.d, as: Float.self)
-            acc = acc + (Float(wrappingSum(q6KLanes(wb, xb))) * half(wb, BlockLayout.Q6_K.d)) * dx
+            let result = Float(wrappingSum(q6KLanes(wb, xb))) * half(wb, BlockLayout.Q6_K.d)
+            acc = fused ? acc.addingProduct(result, dx) : acc + result * dx
         }
         return acc
     }
@@ -247,6 +252,7 @@ extension GGMLExact {
 
     /// Scalar twin of `dotQ6KTiled` (`tiled_run_microtile_scalar`'s integer sums, the VNNI epilogue).
     public static func dotQ6KTiledReference(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, blocks nb: Int) -> Float {
+        let fused = variant.fusedTiled
         var acc: Float = 0
         for b in 0..<nb {
             let wb = w + 210 * b, xb = x + 292 * b
@@ -260,7 +266,8 @@ extension GGMLExact {
                 }
                 s1 += q6KCodeReference(wb, 16 * s).scale * (raw - 32 * bsum)
             }
-            acc = acc + (Float(s1) * half(wb, 208)) * xb.loadUnaligned(as: Float.self)
+            let result = Float(s1) * half(wb, 208), d1 = xb.loadUnaligned(as: Float.self)
+            acc = fused ? fma(result, d1, acc) : acc + result * d1
         }
         return acc
     }
