@@ -196,7 +196,9 @@ public enum GGMLExact {
 
 extension WeightMatrix {
     /// Whether `multiplyGGML` reproduces llama.cpp's product for this weight type.
-    public var hasGGMLProduct: Bool { type == .q4_1 || type == .q8_0 || type == .q5_0 || type == .q4_K || type == .q6_K }
+    public var hasGGMLProduct: Bool {
+        type == .q4_1 || type == .q8_0 || type == .q5_0 || (type == .q4_K && rows % 8 == 0) || type == .q6_K
+    }
 
     /// out[t·outStride + r] = llama.cpp's W[r]·x[t] for r in rows, t in 0..<x.rows: one dot per
     /// (row, token), in the order of GGMLExact's dots. For q4_K and q6_K the order depends on the
@@ -222,7 +224,7 @@ extension WeightMatrix {
                 let w = row(r)
                 for t in 0..<x.rows { out[t * outStride + r] = GGMLExact.dotQ5_0Q8_0(w, x.row(t), blocks: nb) }
             }
-        case .q4_K:
+        case .q4_K where self.rows % 8 == 0:   // llama.cpp repacks these (8 rows interleaved)
             for r in rows {
                 let w = row(r)
                 for t in 0..<n {

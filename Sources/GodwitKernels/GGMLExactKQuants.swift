@@ -33,8 +33,11 @@
 //     tiled: s1 = Σ_s sc_s·Σ (u − 32)·q8 (the whole block); acc = fma(Float(s1)·d_w, d_x, acc)
 //       (the C writes `_mm512_add_ps(buf, _mm512_mul_ps(result, d1))`, which GCC contracts into an
 //       FMA under -ffp-contract=fast; `GGMLExact.variant.fusedTiled`)
-// Deviations: none known (Gemma 3 270M's logits match llama.cpp's to its 4 printed decimals at
-// every prompt position of the reference set). Scalar twins: the `…Reference` functions below
+// Deviations: none known for these paths (Gemma 3 270M's logits match llama.cpp's to its 4 printed
+// decimals at every prompt position of the reference set). Not reproduced: q4_K matrices whose row
+// count is not a multiple of 8 (llama.cpp does not repack them: tiled or ggml_vec_dot_q4_K_q8_K;
+// `hasGGMLProduct` is false and they use the fast kernels), and llama.cpp runs without the repack
+// buffer (`--no-repack`). Scalar twins: the `…Reference` functions below
 // (Tests/GodwitTests/ExactNumericsTests.swift).
 
 extension GGMLExact {
