@@ -15,9 +15,10 @@
 //   q4_1:      summs = fma(f16(m_w), f16(s_x), summs)           (`summs += m·s`, contracted by the
 //              C compiler into an FMA under -ffp-contract)
 //   result   = hsum_float_8(acc) [+ summs],  hsum_float_8 = ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
-// Deviations: none known for q4_1, q5_0 and q8_0. Other weight types (q4_K: repacked
-// `ggml_gemv/gemm_q4_K_8x8_q8_K`; q6_K: vec_dot, or ggml-cpu/tiled for batches of 8+) have no exact product here
-// (`hasGGMLProduct` is false): callers fall back to the fast kernels.
+// Deviations: none known for q4_1, q5_0 and q8_0. q4_K (repacked `ggml_gemv/gemm_q4_K_8x8_q8_K`)
+// and q6_K (vec_dot, or ggml-cpu/tiled for batches of 8+) are in GGMLExactKQuants.swift. Other
+// weight types have no exact product here (`hasGGMLProduct` is false): callers fall back to the
+// fast kernels.
 // Scalar twins: `dotQ4_1Q8_1Reference`, `dotQ8_0Q8_0Reference`, `dotQ5_0Q8_0Reference` (Tests/GodwitTests/ExactNumericsTests.swift).
 
 #if canImport(Glibc)
@@ -29,12 +30,16 @@ import Darwin
 /// llama.cpp-exact kernels (`Numerics.ggml`).
 public enum GGMLExact {
     /// Which of the C compiler's possible FMA contractions to reproduce. llama.cpp's release build
-    /// (GCC, -ffp-contract=fast by default; clang's default `on` contracts the same expressions)
-    /// fuses `summs += m·s` and RoPE's `x0·cos − x1·sin`; `GODWIT_GGML_VARIANT` (a comma list of
-    /// `plain-summs`, `plain-rope`) switches them off for diagnosing a build compiled without.
+    /// (GCC, -ffp-contract=fast by default) fuses `summs += m·s`, RoPE's `x0·cos − x1·sin` and
+    /// ggml-cpu/tiled's epilogue `buf + result·d1` (GCC's `_mm512_add_ps`/`_mm512_mul_ps` are plain
+    /// vector `+`/`*`, so they contract like C; measured on Gemma 3: without it the logits of
+    /// 8+-token prompts drift, with it they match); `GODWIT_GGML_VARIANT` (a comma list of
+    /// `plain-summs`, `plain-rope`, `plain-tiled`) switches them off for diagnosing a build
+    /// compiled without. (quantize_row_q8_K_ref's `nearest_int(iscale·x)` is measured not fused.)
     public struct Variant: Sendable {
         public var fusedMinSum = true
         public var fusedRoPE = true
+        public var fusedTiled = true
     }
 
     public static let variant: Variant = {
@@ -43,6 +48,7 @@ public enum GGMLExact {
         for item in env.split(separator: ",") {
             if item == "plain-summs" { v.fusedMinSum = false }
             if item == "plain-rope" { v.fusedRoPE = false }
+            if item == "plain-tiled" { v.fusedTiled = false }
         }
         return v
     }()
@@ -190,14 +196,18 @@ public enum GGMLExact {
 
 extension WeightMatrix {
     /// Whether `multiplyGGML` reproduces llama.cpp's product for this weight type.
-    public var hasGGMLProduct: Bool { type == .q4_1 || type == .q8_0 || type == .q5_0 }
+    public var hasGGMLProduct: Bool {
+        type == .q4_1 || type == .q8_0 || type == .q5_0 || (type == .q4_K && rows % 8 == 0) || type == .q6_K
+    }
 
-    /// out[t·outStride + r] = llama.cpp's W[r]·x[t] for r in rows, t in 0..<x.rows: one vec_dot per
-    /// (row, token), in the order of GGMLExact's dots. Falls back to `multiply` for weight types
-    /// without an exact product. Thread-safe for disjoint row ranges.
+    /// out[t·outStride + r] = llama.cpp's W[r]·x[t] for r in rows, t in 0..<x.rows: one dot per
+    /// (row, token), in the order of GGMLExact's dots. For q4_K and q6_K the order depends on the
+    /// batch (x.rows), as in llama.cpp (GGMLExactKQuants.swift). Falls back to `multiply` for weight
+    /// types without an exact product. Thread-safe for disjoint row ranges.
     public func multiplyGGML(_ x: ActivationBuffer, rows: Range<Int>, into out: UnsafeMutablePointer<Float>, outStride: Int) {
         checkShapes(x, rows)
         let nb = cols / 32
+        let n = x.rows
         switch type {
         case .q4_1:
             for r in rows {
@@ -213,6 +223,23 @@ extension WeightMatrix {
             for r in rows {
                 let w = row(r)
                 for t in 0..<x.rows { out[t * outStride + r] = GGMLExact.dotQ5_0Q8_0(w, x.row(t), blocks: nb) }
+            }
+        case .q4_K where self.rows % 8 == 0:   // llama.cpp repacks these (8 rows interleaved)
+            for r in rows {
+                let w = row(r)
+                for t in 0..<n {
+                    out[t * outStride + r] = GGMLExact.q4KUsesGemm(token: t, of: n)
+                        ? GGMLExact.dotQ4KGemm(w, x.row(t), blocks: cols / 256) : GGMLExact.dotQ4KGemv(w, x.row(t), blocks: cols / 256)
+                }
+            }
+        case .q6_K:
+            let tiled = GGMLExact.q6KUsesTiled(rows: n)
+            for r in rows {
+                let w = row(r)
+                for t in 0..<n {
+                    out[t * outStride + r] = tiled ? GGMLExact.dotQ6KTiled(w, x.row(t), blocks: cols / 256)
+                                                   : GGMLExact.dotQ6KVec(w, x.row(t), blocks: cols / 256)
+                }
             }
         default:
             multiply(x, rows: rows, into: out, outStride: outStride)

@@ -13,9 +13,10 @@
 /// - `ggml`: reproduces the float operations of llama.cpp's CPU backend in llama.cpp's order (f16
 ///   cache, flash attention off), so greedy decoding follows llama.cpp token for token. Slower;
 ///   a prompt batch and decoding differ the way they do in llama.cpp (the attention's f16 matrix
-///   products use tinyBLAS for batches of 2 or more tokens and `ggml_vec_dot_f16` for one).
-///   Weight types without an exact product here (k-quants, i-quants) fall back to the `fast`
-///   kernels; caches other than f32/f16 use the `fast` attention.
+///   products use tinyBLAS for batches of 2 or more tokens and `ggml_vec_dot_f16` for one; q4_K
+///   products use the repacked gemm for all but the last n % 4 rows, q6_K the tiled kernel from
+///   8 rows). Weight types without an exact product here (q5_K and other k-quants, i-quants) fall
+///   back to the `fast` kernels; caches other than f32/f16 use the `fast` attention.
 public enum Numerics: String, Sendable, CaseIterable, Equatable {
     case fast
     case ggml

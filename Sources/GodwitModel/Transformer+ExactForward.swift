@@ -8,9 +8,10 @@
 // contraction on Q and K (keys are roped here and written without angles) → f16 cache →
 // attention with f16 products and a double-sum softmax → output projection → residual → RMSNorm →
 // gate, up → ggml_vec_swiglu_f32 (AVX-512 ggml_v_expf) or ggml_vec_geglu_f32 (f16 GELU table)
-// → down → residual.
-// Deviations: weight types without an exact product (k-quants, i-quants, float weights) use the
-// fast kernels.
+// → down → residual. In the last layer only the output rows go through the feed-forward block
+// (llama.cpp's `inp_out_ids` get_rows after the attention).
+// Deviations: weight types without an exact product (q5_K, other k- and i-quants, float weights)
+// use the fast kernels.
 import GodwitKernels
 import GodwitKVCache
 
@@ -29,20 +30,34 @@ extension Transformer {
             let half = rope.dimensions / 2
             for t in 0..<n { rope.table(position: first + t, cos: s.ropeCos[i] + t * half, sin: s.ropeSin[i] + t * half) }
         }
-        for l in 0..<c.layerCount { layerGGML(l, tokens: n, firstPosition: first, state: s) }
+        let rows = logitRows.count
+        for l in 0..<c.layerCount {
+            attentionGGML(l, tokens: n, firstPosition: first, state: s)
+            if l + 1 < c.layerCount {
+                feedForwardGGML(l, tokens: n, state: s)
+            } else {
+                // llama.cpp's graph keeps only the output rows (`inp_out_ids`) after the last layer's
+                // attention, so its feed-forward multiplies `rows` activations, not n: this matters
+                // where the product's order depends on the batch (q4_K gemm/gemv, q6_K tiled/vec_dot).
+                for (i, t) in logitRows.enumerated() where i != t {
+                    (s.x + i * e).update(from: s.x + t * e, count: e)
+                }
+                if rows > 0 { feedForwardGGML(l, tokens: rows, state: s) }
+            }
+        }
         s.cache.commit(firstPosition: first, tokens: n)
 
-        let rows = logitRows.count
         guard rows > 0 else { return }
-        for (i, t) in logitRows.enumerated() {
-            GGMLExact.rmsNorm(s.x + t * e, weight: w.outputNorm.pointer, into: s.xn + i * e, count: e, eps: c.rmsEpsilon)
+        for i in 0..<rows {
+            GGMLExact.rmsNorm(s.x + i * e, weight: w.outputNorm.pointer, into: s.xn + i * e, count: e, eps: c.rmsEpsilon)
         }
         let act = s.activation(for: w.output)
         act.quantize(s.xn, rows: rows, rowStride: e)
         multiplyGGML([MatMulJob(weight: w.output, input: act, output: logits, outputStride: c.vocabularySize)], pool: s.pool, tokens: rows)
     }
 
-    func layerGGML(_ l: Int, tokens n: Int, firstPosition first: Int, state s: InferenceState) {
+    /// The attention block of layer l for n tokens: s.x += attention(s.x).
+    func attentionGGML(_ l: Int, tokens n: Int, firstPosition first: Int, state s: InferenceState) {
         let c = config, lw = weights.layers[l]
         let e = c.embeddingLength
         let qw = c.headCount * c.keyLength, kw = c.kvHeadCount * c.keyLength, vw = c.kvHeadCount * c.valueLength
@@ -95,8 +110,13 @@ extension Transformer {
             if let pn = lw.postAttentionNorm { GGMLExact.rmsNorm(p, weight: pn.pointer, into: p, count: e, eps: eps) }
             VectorOps.add(s.x + t * e, p, e)
         }
+    }
 
-        // Feed-forward block.
+    /// The feed-forward block of layer l for the first n rows of s.x: s.x += ffn(s.x).
+    func feedForwardGGML(_ l: Int, tokens n: Int, state s: InferenceState) {
+        let c = config, lw = weights.layers[l]
+        let e = c.embeddingLength
+        let eps = c.rmsEpsilon
         let ff = c.feedForwardLength
         for t in 0..<n {
             GGMLExact.rmsNorm(s.x + t * e, weight: lw.ffnNorm.pointer, into: s.xn + t * e, count: e, eps: eps)

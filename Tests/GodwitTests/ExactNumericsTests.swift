@@ -66,6 +66,60 @@ import Testing
         }
     }
 
+    /// `blocks` random q4_K (144 bytes) or q6_K (210 bytes) weight blocks with moderate f16 scales.
+    static func kQuantWeights(_ type: GGMLType, blocks: Int, _ r: inout Random) -> [UInt8] {
+        var out = [UInt8]()
+        for _ in 0..<blocks {
+            let d = half(0.0005 + 0.01 * r.uniform())
+            if type == .q4_K {
+                let dmin = half(0.0002 + 0.005 * r.uniform())
+                out += [UInt8(d & 0xFF), UInt8(d >> 8), UInt8(dmin & 0xFF), UInt8(dmin >> 8)]
+                for _ in 0..<(12 + 128) { out.append(r.byte()) }
+            } else {
+                for _ in 0..<192 { out.append(r.byte()) }
+                for _ in 0..<16 { out.append(UInt8(bitPattern: Int8(truncatingIfNeeded: Int(r.byte() % 255) - 127))) }
+                out += [UInt8(d & 0xFF), UInt8(d >> 8)]
+            }
+        }
+        return out
+    }
+
+    @Test("k-quant products (repacked q4_K gemv/gemm, q6_K vec_dot/tiled) equal their scalar twins bitwise",
+          arguments: [GGMLType.q4_K, .q6_K])
+    func kQuantDots(type: GGMLType) throws {
+        var r = Random(state: 17)
+        for cols in [256, 1024, 2048] {
+            let nb = cols / 256
+            let x = ActivationBuffer(type: .q8_K, maxRows: 1, cols: cols)
+            for trial in 0..<12 {
+                let scale: Float = trial % 3 == 0 ? 1 : 30
+                let v = (0..<cols).map { _ in r.symmetric() * scale }
+                v.withUnsafeBufferPointer { x.quantize($0.baseAddress!, rows: 1, rowStride: cols) }
+                let w = Self.kQuantWeights(type, blocks: nb, &r)
+                var wf = [Float](repeating: 0, count: cols), xf = [Float](repeating: 0, count: cols)
+                try w.withUnsafeBytes { try dequantizeRow(type: type, src: $0.baseAddress!, dst: &wf, count: cols) }
+                try dequantizeRow(type: .q8_K, src: x.row(0), dst: &xf, count: cols)
+                let exact = zip(wf, xf).reduce(0.0) { $0 + Double($1.0) * Double($1.1) }
+                let magnitude = zip(wf, xf).reduce(0.0) { $0 + abs(Double($1.0) * Double($1.1)) }
+                w.withUnsafeBytes { wp in
+                    let w = wp.baseAddress!, xr = x.row(0)
+                    let pairs: [(String, Float, Float)] = type == .q4_K
+                        ? [("gemv", GGMLExact.dotQ4KGemv(w, xr, blocks: nb), GGMLExact.dotQ4KGemvReference(w, xr, blocks: nb)),
+                           ("gemm", GGMLExact.dotQ4KGemm(w, xr, blocks: nb), GGMLExact.dotQ4KGemmReference(w, xr, blocks: nb))]
+                        : [("vec_dot", GGMLExact.dotQ6KVec(w, xr, blocks: nb), GGMLExact.dotQ6KVecReference(w, xr, blocks: nb)),
+                           ("tiled", GGMLExact.dotQ6KTiled(w, xr, blocks: nb), GGMLExact.dotQ6KTiledReference(w, xr, blocks: nb))]
+                    for (name, fast, twin) in pairs {
+                        #expect(fast.bitPattern == twin.bitPattern, "\(type) \(name) cols \(cols): \(fast) vs \(twin)")
+                        // The same product as dequantized weights · dequantized activations, up to float rounding.
+                        #expect(abs(Double(fast) - exact) <= 1e-4 * magnitude + 1e-6, "\(type) \(name): \(fast) vs \(exact)")
+                    }
+                }
+            }
+        }
+        #expect(GGMLExact.q4KUsesGemm(token: 3, of: 4) && !GGMLExact.q4KUsesGemm(token: 4, of: 5) && !GGMLExact.q4KUsesGemm(token: 0, of: 3))
+        #expect(GGMLExact.q6KUsesTiled(rows: 8) && !GGMLExact.q6KUsesTiled(rows: 7))
+    }
+
     @Test("ggml_v_expf equals its scalar twin bitwise, and is within 2 ulp of exp")
     func expf() {
         var inputs: [Float] = [0, -0.0, 1, -1, 0.5, -87.3, -88.5, -100, -103.9, -104, -150, -200, 80, 88.3, 88.7, 89, 100, 200, -.infinity]
@@ -153,8 +207,8 @@ import Testing
     }
 
     /// llama.cpp itself is not batch-independent: with 2+ query tokens its attention products run
-    /// in tinyBLAS order, with one in ggml_vec_dot_f16 order (all quantized products are per (row,
-    /// token) either way). ggml numerics reproduce that, so batch and decode differ, and the
+    /// in tinyBLAS order, with one in ggml_vec_dot_f16 order (SmolLM2's quantized products are per
+    /// (row, token) either way; k-quant ones are not, see GGMLExactKQuants.swift). ggml numerics reproduce that, so batch and decode differ, and the
     /// model's chaotic q8 roundings amplify it (measured: 0.23 on this sequence). A sanity bound.
     @Test("ggml numerics: prompt batch vs token-by-token decoding differ only by the attention order")
     func batchVersusDecode() throws {

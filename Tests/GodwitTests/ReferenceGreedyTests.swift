@@ -4,9 +4,10 @@ import GodwitTestSupport
 import Testing
 
 /// 48-token greedy continuations against llama.cpp's (f16 cache, flash attention off, prompt as one
-/// batch), with `numerics: .ggml` (llama.cpp's operation order). SmolLM2's products all have exact
-/// kernels (6/6); Gemma 3's q4_K (repacked in llama.cpp) and q6_K products do not yet, so its
-/// continuations still drift (2/5, as with `.fast`).
+/// batch), with `numerics: .ggml` (llama.cpp's operation order). Every product of both models has
+/// an exact kernel (Gemma 3's q4_K in llama.cpp's repacked gemv/gemm order, q6_K in its vec_dot /
+/// tiled order), so both follow llama.cpp token for token (measured 6/6 and 5/5; with `.fast`
+/// Gemma gets 2/5).
 @Suite(.serialized) struct ReferenceGreedyTests {
     static func matches(model name: String, numerics: Numerics = .ggml) throws -> (exact: Int, total: Int, report: [String]) {
         let model = try Fixtures.model(name)
@@ -35,12 +36,6 @@ import Testing
     func gemma3() throws {
         let (exact, total, report) = try Self.matches(model: "gemma3")
         print("gemma3 greedy: \(exact)/\(total) exact; \(report)")
-        // Known gap (issue 4 stays open): the ggml numerics mode reproduces llama.cpp's q4_1, q5_0,
-        // q8_0 and f16 paths bit for bit, but not yet its repacked q4_K kernels (ggml-cpu/repack.cpp
-        // gemv/gemm_q4_K_8x8_q8_K) nor the q6_K vec_dot; Gemma's k-quant products fall back to the
-        // fast kernels, and the chaotic 8-bit activation rounding then flips continuations.
-        withKnownIssue("Gemma 3's k-quant products are not yet ggml-exact", isIntermittent: true) {
-            #expect(exact >= 4, "\(report)")
-        }
+        #expect(exact >= 4, "\(report)")
     }
 }
