@@ -153,6 +153,23 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore {
         let r = p - start
         let block = UnsafeRawPointer(groupBlock(head: head, group: r / groupSize))
         let row = block + layout.codesOffset + (r % groupSize) * layout.codeRowBytes
+        for c16 in 0..<headDim / 16 {
+            var s = SIMD16<Float>(), z = SIMD16<Float>()
+            for i in 0..<16 {
+                s[i] = halfAt(block, layout.scalesOffset + (c16 * 16 + i) * 2)
+                z[i] = halfAt(block, layout.zerosOffset + (c16 * 16 + i) * 2)
+            }
+            UnsafeMutableRawPointer(out).storeBytes(of: s * B.unpack16(row + c16 * B.chunkBytes) + z,
+                                                    toByteOffset: c16 * 64, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// Scalar twin of `dequantize` (code by code, for `scalarScores`).
+    private func dequantizeScalar(head: Int, position p: Int, into out: UnsafeMutablePointer<Float>) {
+        guard p < quantizedEnd else { dequantize(head: head, position: p, into: out); return }
+        let r = p - start
+        let block = UnsafeRawPointer(groupBlock(head: head, group: r / groupSize))
+        let row = block + layout.codesOffset + (r % groupSize) * layout.codeRowBytes
         for c in 0..<headDim {
             let s = halfAt(block, layout.scalesOffset + c * 2), z = halfAt(block, layout.zerosOffset + c * 2)
             out[c] = s * Float(KIVICodes.code(row, channel: c, bits: B.bits)) + z
@@ -246,7 +263,7 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { buf in
             let k = buf.baseAddress!
             for (j, p) in positions.enumerated() {
-                dequantize(head: head, position: p, into: k)
+                dequantizeScalar(head: head, position: p, into: k)
                 for r in 0..<queryCount {
                     let q = (queries + r * preparedQueryBytes).assumingMemoryBound(to: Float.self)
                     var s: Float = 0

@@ -20,7 +20,16 @@
 // Values: Σ_j w_j·‖v_j‖·centroid[code] in the rotated domain, decoded the same way.
 // Codes: coordinate i at bit b·i of the packed area (little-endian: 4-bit = 2 per byte, low nibble
 // first; 3-bit = 8 values in 3 bytes; 2-bit = 4 per byte).
+import Foundation
 import GodwitKernels
+
+/// EXPERIMENT: GODWIT_TURBO_NORM = 0 plain ‖x‖, 1 ‖x‖/⟨u,Q(u)⟩, 2 ‖x‖⟨u,Q⟩/‖Q‖², 3 ‖x‖/‖Q(u)‖.
+enum TurboNormMode {
+    static let current: Int = {
+        guard let v = getenv("GODWIT_TURBO_NORM") else { return 0 }
+        return Int(String(cString: v)) ?? 0
+    }()
+}
 
 /// One TurboQuant record: [f16 norm][headDim·bits/8 bytes of packed codes]; 2 + headDim·bits/8 bytes.
 enum TurboRecord {
@@ -112,16 +121,29 @@ final class TurboStore: KeyStore, ValueStore {
         var ss: Double = 0
         for i in 0..<d { ss += Double(x[i]) * Double(x[i]) }
         let norm = Float(ss.squareRoot())
-        r.storeBytes(of: floatToHalf(min(norm, 65504)), as: UInt16.self)
         let inv: Float = norm > 0 && norm.isFinite ? 1 / norm : 0
         let codes = (r + 2).assumingMemoryBound(to: UInt8.self)
         for i in 0..<d * bits / 8 { codes[i] = 0 }
+        var uq: Double = 0, qq: Double = 0
         for i in 0..<d {
             let c = codebook.code(x[i] * inv)
+            let cv = Double(codebook.centroids[c])
+            uq += Double(x[i] * inv) * cv
+            qq += cv * cv
             let bit = i * bits
             codes[bit >> 3] |= UInt8(truncatingIfNeeded: c << (bit & 7))
             if (bit & 7) + bits > 8 { codes[(bit >> 3) + 1] |= UInt8(truncatingIfNeeded: c >> (8 - (bit & 7))) }
         }
+        var scale = norm
+        if uq > 0 && qq > 0 {
+            switch TurboNormMode.current {
+            case 1: scale = Float(Double(norm) / uq)
+            case 2: scale = Float(Double(norm) * uq / qq)
+            case 3: scale = Float(Double(norm) / qq.squareRoot())
+            default: break
+            }
+        }
+        r.storeBytes(of: floatToHalf(min(scale, 65504)), as: UInt16.self)
     }
 
     /// Scalar twin: the code of coordinate i of a record, bit by bit.
