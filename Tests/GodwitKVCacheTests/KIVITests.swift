@@ -237,12 +237,18 @@ import Testing
         let data = rng.vectors(count: n, dim: dim * heads)
         Self.write(keys, data, dim: dim * heads, first: 0, count: 30)
         Self.write(keys, data, dim: dim * heads, first: 30, count: n - 30)
-        // The inner store sees positions 1..<n (its groups start at 1).
-        data.withUnsafeBufferPointer { plain.write($0.baseAddress! + dim * heads, tokenStride: dim * heads, count: n - 1, firstPosition: 1) }
-        #expect(keys.bytesHeld(tokens: n) == heads * dim * 2 + plain.bytesHeld(tokens: n - 1))
+        // The inner store holds every position (groups aligned to 0); position 0 is read from the f16 sink
+        // and left out of group 0's ranges: group 0 differs from a plain store's, later groups do not.
+        Self.write(plain, data, dim: dim * heads, first: 0, count: n)
+        #expect(keys.bytesHeld(tokens: n) == heads * dim * 2 + plain.bytesHeld(tokens: n))
         let back = Self.read(keys, head: 1, 0..<n)
         #expect((0..<dim).allSatisfy { back[$0] == Self.half(data[dim + $0]) })
-        #expect(Array(back[dim...]) == Self.read(plain, head: 1, 1..<n))
+        #expect(Array(back[(group * dim)...]) == Self.read(plain, head: 1, group..<n))
+        var onlyLater = data
+        for i in 0..<dim * heads { onlyLater[i] = data[dim * heads + i] }   // position 0 := position 1
+        let shadow = try Self.keyStore(String(name.dropLast(3)), g, group: group, residual: 0)
+        Self.write(shadow, onlyLater, dim: dim * heads, first: 0, count: n)
+        #expect(Array(back[dim..<group * dim]) == Self.read(shadow, head: 1, 1..<group))
         let q = rng.vectors(count: 1, dim: dim, outliers: false)
         var prepared = [UInt8](repeating: 0, count: keys.preparedQueryBytes)
         prepared.withUnsafeMutableBytes { p in q.withUnsafeBufferPointer { keys.prepareQuery($0.baseAddress!, into: p.baseAddress!) } }

@@ -3,8 +3,9 @@
 // stable before RoPE mixes channel pairs with position-dependent angles), and RoPE is applied per
 // position when scoring, after the inner store decodes the keys (RoPEAngleTable, PreRoPEKeys.swift).
 // The first `sinkTokens` positions (the attention sink; KVQuant keeps position 0 in full precision)
-// are kept as f16 here and never reach the inner store, whose groups therefore start after them.
-// Sliding-window layers get no sink (as with --kv-sink).
+// are also kept as f16 here and read from there. The inner store still receives them (so its token
+// groups stay aligned to position 0) but leaves them out of its group ranges (KIVIKeyStore.excludeBefore);
+// their unused codes are counted in bytesHeld. Sliding-window layers get no sink (as with --kv-sink).
 import GodwitKernels
 
 final class PreRoPEKeyStore: KeyStore {
@@ -15,13 +16,14 @@ final class PreRoPEKeyStore: KeyStore {
     /// [headCount, sinkTokens, headDim] f16
     let sink: UnsafeMutableRawPointer
 
-    init(inner: any KeyStore, rope: RotaryEmbedding?, sinkTokens: Int) {
+    init(inner: KIVIKeyStoreBase, rope: RotaryEmbedding?, sinkTokens: Int) {
         let g = inner.geometry
         geometry = g
         self.inner = inner
         self.sinkTokens = g.window == nil ? max(0, sinkTokens) : 0
         angles = rope.map { RoPEAngleTable(rope: $0, capacity: g.capacity) }
         sink = .allocate(byteCount: max(1, g.headCount * self.sinkTokens * g.headDim * 2), alignment: 64)
+        inner.excludeBefore = self.sinkTokens
     }
 
     deinit { sink.deallocate() }
@@ -31,8 +33,8 @@ final class PreRoPEKeyStore: KeyStore {
         inner.allocatedBytes + geometry.headCount * sinkTokens * geometry.headDim * 2 + (angles?.allocatedBytes ?? 0)
     }
     func bytesHeld(tokens: Int) -> Int {
-        let t = max(0, tokens), s = min(t, sinkTokens)
-        return geometry.headCount * s * geometry.headDim * 2 + inner.bytesHeld(tokens: t - s)
+        let t = max(0, tokens)
+        return geometry.headCount * min(t, sinkTokens) * geometry.headDim * 2 + inner.bytesHeld(tokens: t)
     }
     var preparedQueryBytes: Int { geometry.headDim * 4 }
 
@@ -54,10 +56,7 @@ final class PreRoPEKeyStore: KeyStore {
             }
             t += 1
         }
-        let skip = max(0, min(count, sinkTokens - firstPosition))
-        if skip < count {
-            inner.write(src + skip * tokenStride, tokenStride: tokenStride, count: count - skip, firstPosition: firstPosition + skip)
-        }
+        inner.write(src, tokenStride: tokenStride, count: count, firstPosition: firstPosition)
     }
 
     func truncate(to count: Int) { inner.truncate(to: count) }
@@ -71,7 +70,7 @@ final class PreRoPEKeyStore: KeyStore {
             for i in 0..<d { out[j * d + i] = F16Element.load(v + i * 2) }
             j += 1
         }
-        let rest = max(positions.lowerBound, sinkTokens)..<positions.upperBound
+        let rest = min(max(positions.lowerBound, sinkTokens), positions.upperBound)..<positions.upperBound
         if !rest.isEmpty { inner.read(head: head, positions: rest, into: out + j * d) }
     }
 
