@@ -1,9 +1,9 @@
 // TurboQuant cache schemes `turbo2`, `turbo3`, `turbo4` (the MSE-optimal variant).
 // Source: Zandieh, Daliri, Hadian, Mirrokni, "TurboQuant: Online Vector Quantization with
 // Near-optimal Distortion Rate", arXiv 2504.19874, Algorithm 1 (TurboQuant_mse).
-// Per head vector x: store ‖x‖ (f16); rotate u = x/‖x‖ by a fixed random orthogonal matrix Π; quantize
+// Per head vector x: store ‖x‖ (f16; corrected, see deviations); rotate u = x/‖x‖ by a fixed random orthogonal matrix Π; quantize
 // every coordinate of Πu with the b-bit Lloyd–Max codebook of the coordinate density of a random
-// unit vector (TurboCodebook.swift); bit-pack the codes. Reconstruction: ‖x‖ · Πᵀ c[codes].
+// unit vector (TurboCodebook.swift); bit-pack the codes. Reconstruction: scale · Πᵀ c[codes].
 // Deviations:
 // - Π is not a dense random rotation but R = H·D: random ±1 signs D (SplitMix64, fixed seed) then the
 //   normalized Walsh–Hadamard transform H (SignedHadamardRotation, O(d log d)), as in QuaRot /
@@ -12,23 +12,25 @@
 //   the attention output), so the store works in the rotated domain and never applies Πᵀ.
 //   It replaces llama.cpp's parity Hadamard for this role (one rotation per role, so they cannot cancel).
 // - The QJL residual stage of TurboQuant_prod (unbiased inner products) is not implemented.
-// - The norm is stored as f16 (relative error ≤ 2⁻¹¹, negligible against the codebook's), saturating
-//   at 65504. bpv = b + 16/headDim.
+// - The stored f16 scale (saturating at 65504; relative error ≤ 2⁻¹¹) is a corrected norm, not ‖x‖
+//   (TurboScale): ‖x‖/⟨u, Q(u)⟩, so that ⟨x̂, x⟩ = ‖x‖² (the norm correction of TurboQuant
+//   implementations; removes the (1 − MSE) shrinkage of scores and of the attention output).
+//   bpv = b + 16/headDim.
 // Scores: score = q · (‖k‖ · centroid[codes]), the codes of 16 coordinates unpacked with one
 // variable shift and looked up with compare + masked-broadcast chains into a one-row stack
 // buffer that the G query heads sharing the KV head reuse (no float copy of the cache is kept).
 // Values: Σ_j w_j·‖v_j‖·centroid[code] in the rotated domain, decoded the same way.
 // Codes: coordinate i at bit b·i of the packed area (little-endian: 4-bit = 2 per byte, low nibble
 // first; 3-bit = 8 values in 3 bytes; 2-bit = 4 per byte).
-import Foundation
 import GodwitKernels
 
-/// EXPERIMENT: GODWIT_TURBO_NORM = 0 plain ‖x‖, 1 ‖x‖/⟨u,Q(u)⟩, 2 ‖x‖⟨u,Q⟩/‖Q‖², 3 ‖x‖/‖Q(u)‖.
-enum TurboNormMode {
-    static let current: Int = {
-        guard let v = getenv("GODWIT_TURBO_NORM") else { return 0 }
-        return Int(String(cString: v)) ?? 0
-    }()
+/// What the stored f16 "norm" is, given x, u = x/‖x‖ and its quantization Q(u) (centroids):
+/// - plain: ‖x‖ (Algorithm 1);
+/// - unbiased: ‖x‖/⟨u, Q(u)⟩, so that ⟨x̂, x⟩ = ‖x‖² (the norm correction of TurboQuant implementations:
+///   scores lose the (1 − MSE) shrinkage);
+/// - leastSquares: ‖x‖·⟨u, Q(u)⟩/‖Q(u)‖², the scale minimizing ‖x − s·Q(u)‖².
+enum TurboScale: Sendable {
+    case plain, unbiased, leastSquares
 }
 
 /// One TurboQuant record: [f16 norm][headDim·bits/8 bytes of packed codes]; 2 + headDim·bits/8 bytes.
@@ -40,6 +42,12 @@ public struct TurboQuantScheme: KVScheme {
     public let bits: Int
     /// Seed of the random signs (ASCII "turbo").
     public static let seed: UInt64 = 0x74_7572_626F
+
+    /// The stored scale per role (TurboScale): measured on SmolLM2 (docs/kv-schemes.md).
+    /// Values (turbo3, 40 chunks): plain ‖x‖ +3.09 %, least-squares +2.99 %, unbiased +2.62 % (the
+    /// attention average cancels the rounding noise of many tokens but not a common shrinkage).
+    static let keyScale = TurboScale.unbiased
+    static let valueScale = TurboScale.unbiased
 
     /// bits ∈ {2, 3, 4}; other widths are not registered.
     public init(bits: Int) { self.bits = bits }
@@ -77,7 +85,7 @@ public struct TurboQuantScheme: KVScheme {
             throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
         }
         let book = try TurboCodebook.shared(dim: g.headDim, bits: bits)
-        return TurboStore(g, book)
+        return TurboStore(g, book, scale: context.role == .key ? Self.keyScale : Self.valueScale)
     }
 }
 
@@ -94,9 +102,11 @@ final class TurboStore: KeyStore, ValueStore {
     let table: UnsafeMutablePointer<Float>
 
     let bits: Int
+    let scaleMode: TurboScale
 
-    init(_ g: KVStoreGeometry, _ book: TurboCodebook) {
+    init(_ g: KVStoreGeometry, _ book: TurboCodebook, scale: TurboScale = .plain) {
         geometry = g
+        scaleMode = scale
         codebook = book
         bits = book.bits
         rows = VectorRecordStorage(g, recordBytes: TurboRecord.bytes(headDim: g.headDim, bits: book.bits))
@@ -136,11 +146,10 @@ final class TurboStore: KeyStore, ValueStore {
         }
         var scale = norm
         if uq > 0 && qq > 0 {
-            switch TurboNormMode.current {
-            case 1: scale = Float(Double(norm) / uq)
-            case 2: scale = Float(Double(norm) * uq / qq)
-            case 3: scale = Float(Double(norm) / qq.squareRoot())
-            default: break
+            switch scaleMode {
+            case .unbiased: scale = Float(Double(norm) / uq)
+            case .leastSquares: scale = Float(Double(norm) * uq / qq)
+            case .plain: break
             }
         }
         r.storeBytes(of: floatToHalf(min(scale, 65504)), as: UInt16.self)
