@@ -93,7 +93,9 @@ public final class KVCache: @unchecked Sendable {
             }
             let sinks = spec.window == nil ? configuration.sinkTokens : 0
             if sinks > 0 || configuration.windowTokens > 0 {
-                if ks.isQuantized {
+                // Pre-RoPE key stores (nuq, kivi{b}pre) keep position 0 in f16 themselves and cannot be
+                // wrapped; with --kv-sink alone they are left as they are (the sink then covers the values).
+                if ks.isQuantized && (keys.keyInput == .postRoPE || configuration.windowTokens > 0) {
                     keys = try MixedPrecisionKeyStore(inner: keys, sinkTokens: sinks, windowTokens: configuration.windowTokens, maxBatch: batch)
                 }
                 if vs.isQuantized {

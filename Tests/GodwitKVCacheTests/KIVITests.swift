@@ -3,7 +3,7 @@ import GodwitKVCache
 import GodwitKernels
 import Testing
 
-/// KIVI (kivi2, kivi4): record sizes, round-trip budgets, fast kernels against their scalar twins,
+/// KIVI (kivi2, kivi4; and the kivi3/5/6/8 widths): record sizes, round-trip budgets, fast kernels against their scalar twins,
 /// exact memory accounting with residual tails, sliding-window rings and truncation.
 @Suite struct KIVITests {
     static func options(group: Int, residual: Int) -> KVSchemeOptions {
@@ -59,9 +59,12 @@ import Testing
     /// Relative RMS budgets on Gaussian data with outlier channels (×6, ×4), measured (dims 64/256):
     /// kivi4 keys 0.080, values 0.094; kivi2 keys 0.391, values 0.497 (the ×6 channel sets the
     /// range of its 32-channel value group).
-    static let budgets: [String: (key: Double, value: Double)] = ["kivi4": (0.09, 0.11), "kivi2": (0.43, 0.55)]
+    /// kivi3/5/6/8 (not in KIVI, same scheme): budgets set from kivi4's by the uniform step (×2 per bit).
+    static let budgets: [String: (key: Double, value: Double)] = ["kivi4": (0.09, 0.11), "kivi2": (0.43, 0.55),
+                                                                 "kivi3": (0.19, 0.23), "kivi5": (0.045, 0.055),
+                                                                 "kivi6": (0.023, 0.028), "kivi8": (0.006, 0.007)]
 
-    @Test("Round trip within the budget (all quantized, residual 0)", arguments: ["kivi4", "kivi2"])
+    @Test("Round trip within the budget (all quantized, residual 0)", arguments: ["kivi4", "kivi2", "kivi3", "kivi5", "kivi6", "kivi8"])
     func roundTrip(name: String) throws {
         for dim in [64, 256] {
             let g = KVStoreGeometry(layer: 0, headCount: 3, headDim: dim, capacity: 64)
@@ -86,7 +89,7 @@ import Testing
         }
     }
 
-    @Test("Fast scores and accumulate equal their scalar twins", arguments: ["kivi4", "kivi2"])
+    @Test("Fast scores and accumulate equal their scalar twins", arguments: ["kivi4", "kivi2", "kivi3", "kivi5", "kivi6", "kivi8"])
     func fastMatchesTwin(name: String) throws {
         let dim = 64, n = 53
         let g = KVStoreGeometry(layer: 0, headCount: 2, headDim: dim, capacity: 64)
@@ -135,9 +138,9 @@ import Testing
     /// f16 round trip of x (what the residual tail holds).
     static func half(_ x: Float) -> Float { Float(Float16(x)) }
 
-    @Test("bytesHeld counts quantized groups and the f16 tail exactly", arguments: ["kivi4", "kivi2"])
+    @Test("bytesHeld counts quantized groups and the f16 tail exactly", arguments: ["kivi4", "kivi2", "kivi3", "kivi5", "kivi6", "kivi8"])
     func exactAccounting(name: String) throws {
-        let bits = name == "kivi4" ? 4 : 2
+        let bits = Int(name.dropFirst(4))!
         let dim = 64, heads = 3
         for (group, residual) in [(32, 32), (32, 0), (16, 8), (64, 128)] {
             let kLayout = KIVIKeyGroupLayout(headDim: dim, groupSize: group, bits: bits)
@@ -169,7 +172,7 @@ import Testing
         }
     }
 
-    @Test("Sliding-window ring keeps what a full store keeps", arguments: ["kivi4", "kivi2"])
+    @Test("Sliding-window ring keeps what a full store keeps", arguments: ["kivi4", "kivi2", "kivi3", "kivi5", "kivi6", "kivi8"])
     func ring(name: String) throws {
         let dim = 64, heads = 2, window = 24, total = 150
         let ring = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: 40, window: window)
@@ -191,7 +194,7 @@ import Testing
         #expect(position == total)
     }
 
-    @Test("Truncation forgets later positions and rewrites consistently", arguments: ["kivi4", "kivi2"])
+    @Test("Truncation forgets later positions and rewrites consistently", arguments: ["kivi4", "kivi2", "kivi3", "kivi5", "kivi6", "kivi8"])
     func truncate(name: String) throws {
         let dim = 64, heads = 1
         let g = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: 128)
@@ -218,6 +221,51 @@ import Testing
         ks.truncate(to: 0)
         Self.write(ks, combined, dim: dim, first: 0, count: 60)
         #expect(Self.read(ks, head: 0, 0..<60) == Self.read(rk, head: 0, 0..<60))
+    }
+
+    @Test("kivi{b}pre: RoPE applied after decoding pre-RoPE keys, position 0 f16, bytes = f16 sink + inner store",
+          arguments: ["kivi4pre", "kivi2pre", "kivi3pre"])
+    func preRoPE(name: String) throws {
+        let dim = 64, heads = 2, n = 70, group = 16
+        let rope = RotaryEmbedding(dimensions: dim, base: 10000, style: .neox)
+        let g = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: 128)
+        let ctx = KVStoreContext(geometry: g, role: .key, options: Self.options(group: group, residual: 0), rope: rope)
+        let keys = try KVSchemeRegistry.shared.scheme(named: name).makeKeyStore(ctx)
+        let plain = try Self.keyStore(String(name.dropLast(3)), g, group: group, residual: 0)
+        #expect(keys.keyInput == .preRoPE)
+        var rng = TestRandom(seed: 5)
+        let data = rng.vectors(count: n, dim: dim * heads)
+        Self.write(keys, data, dim: dim * heads, first: 0, count: 30)
+        Self.write(keys, data, dim: dim * heads, first: 30, count: n - 30)
+        // The inner store holds every position (groups aligned to 0); position 0 is read from the f16 sink
+        // and left out of group 0's ranges: group 0 differs from a plain store's, later groups do not.
+        Self.write(plain, data, dim: dim * heads, first: 0, count: n)
+        #expect(keys.bytesHeld(tokens: n) == heads * dim * 2 + plain.bytesHeld(tokens: n))
+        let back = Self.read(keys, head: 1, 0..<n)
+        #expect((0..<dim).allSatisfy { back[$0] == Self.half(data[dim + $0]) })
+        #expect(Array(back[(group * dim)...]) == Self.read(plain, head: 1, group..<n))
+        var onlyLater = data
+        for i in 0..<dim * heads { onlyLater[i] = data[dim * heads + i] }   // position 0 := position 1
+        let shadow = try Self.keyStore(String(name.dropLast(3)), g, group: group, residual: 0)
+        Self.write(shadow, onlyLater, dim: dim * heads, first: 0, count: n)
+        #expect(Array(back[dim..<group * dim]) == Self.read(shadow, head: 1, 1..<group))
+        let q = rng.vectors(count: 1, dim: dim, outliers: false)
+        var prepared = [UInt8](repeating: 0, count: keys.preparedQueryBytes)
+        prepared.withUnsafeMutableBytes { p in q.withUnsafeBufferPointer { keys.prepareQuery($0.baseAddress!, into: p.baseAddress!) } }
+        var got = [Float](repeating: 0, count: n)
+        prepared.withUnsafeBytes { p in got.withUnsafeMutableBufferPointer {
+            keys.scores(queries: p.baseAddress!, queryCount: 1, head: 1, positions: 0..<n, into: $0.baseAddress!, outStride: n)
+        } }
+        var cosT = [Float](repeating: 0, count: dim / 2), sinT = cosT
+        for p in 0..<n {
+            var k = Array(back[p * dim..<(p + 1) * dim])
+            cosT.withUnsafeMutableBufferPointer { c in sinT.withUnsafeMutableBufferPointer { s in
+                rope.table(position: p, cos: c.baseAddress!, sin: s.baseAddress!)
+                k.withUnsafeMutableBufferPointer { rope.apply($0.baseAddress!, heads: 1, headDim: dim, cos: c.baseAddress!, sin: s.baseAddress!) }
+            } }
+            let want = zip(q, k).reduce(Float(0)) { $0 + $1.0 * $1.1 }
+            #expect(abs(got[p] - want) <= 1e-4 * max(1, abs(want)), "\(name) position \(p)")
+        }
     }
 
     @Test("Invalid options are typed errors")

@@ -10,6 +10,9 @@ import Testing
     static let budget: [String: Double] = ["f32": 1e-5, "f16": 2e-3, "bf16": 1e-2, "q8_0": 0.02,
                                            "q5_0": 0.08, "q5_1": 0.08, "q4_0": 0.15, "q4_1": 0.15, "iq4_nl": 0.15,
                                            "nuq4": 0.10, "nuq3": 0.16, "kivi4": 0.10, "kivi2": 0.45,
+                                           "kivi3": 0.21, "kivi5": 0.055, "kivi6": 0.03, "kivi8": 0.01,
+                                           "kivi2pre": 0.45, "kivi3pre": 0.21, "kivi4pre": 0.10, "kivi5pre": 0.055,
+                                           "kivi6pre": 0.03, "kivi8pre": 0.01,
                                            "fp8_e4m3": 0.04, "fp8_e5m2": 0.07, "q8_kv": 0.012, "turbo4": 0.12, "turbo3": 0.21, "turbo2": 0.38]
 
     @Test("Fused attention on each scheme tracks exact attention", arguments: KVSchemeRegistry.shared.names)

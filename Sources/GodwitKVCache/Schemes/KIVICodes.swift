@@ -2,6 +2,9 @@
 // Codes are packed in 16-channel chunks so one chunk unpacks into one SIMD16<Float>:
 //   4-bit chunk, 8 bytes: byte i = code(i) | code(i + 8) << 4
 //   2-bit chunk, 4 bytes: byte i = code(i) | code(i + 4) << 2 | code(i + 8) << 4 | code(i + 12) << 6
+//   1-bit plane, 2 bytes: bit j of byte i = bit of code(8i + j)
+// Other widths are stacked planes, low bits first: 3 = 2-bit chunk (bits 0–1) + 1-bit plane (bit 2);
+// 5 = 4 + 1; 6 = 4 + 2; 8 = 4 + 4 (2·b bytes per chunk in every case).
 // Asymmetric quantization of a set of values: z = f16(min), s = f16((max − z) / (2^b − 1)),
 // code = clamp(round((x − z) / s), 0, 2^b − 1), x ≈ s·code + z (the f16-rounded s and z are the
 // ones used to pick the codes).
@@ -33,6 +36,38 @@ public enum KIVI2Bit: KIVIBitWidth {
         let lo = SIMD8<UInt8>(lowHalf: x & 3, highHalf: (x &>> 2) & 3)
         let hi = SIMD8<UInt8>(lowHalf: (x &>> 4) & 3, highHalf: x &>> 6)
         return KIVICodes.toFloat(SIMD16<UInt8>(lowHalf: lo, highHalf: hi))
+    }
+}
+
+public enum KIVI3Bit: KIVIBitWidth {
+    public static let bits = 3
+    public static let chunkBytes = 6
+    @inline(__always) public static func unpack16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        KIVI2Bit.unpack16(p) + 4 * KIVICodes.plane1(p + 4)
+    }
+}
+
+public enum KIVI5Bit: KIVIBitWidth {
+    public static let bits = 5
+    public static let chunkBytes = 10
+    @inline(__always) public static func unpack16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        KIVI4Bit.unpack16(p) + 16 * KIVICodes.plane1(p + 8)
+    }
+}
+
+public enum KIVI6Bit: KIVIBitWidth {
+    public static let bits = 6
+    public static let chunkBytes = 12
+    @inline(__always) public static func unpack16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        KIVI4Bit.unpack16(p) + 16 * KIVI2Bit.unpack16(p + 8)
+    }
+}
+
+public enum KIVI8Bit: KIVIBitWidth {
+    public static let bits = 8
+    public static let chunkBytes = 16
+    @inline(__always) public static func unpack16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        KIVI4Bit.unpack16(p) + 16 * KIVI4Bit.unpack16(p + 8)
     }
 }
 
@@ -83,26 +118,54 @@ enum KIVICodes {
         return r
     }
 
-    /// (byte offset, shift) of channel `c`'s code inside a packed code row.
-    @inline(__always) static func place(channel c: Int, bits: Int) -> (byte: Int, shift: Int) {
-        let chunk = c / 16, i = c % 16
-        if bits == 4 { return (chunk * 8 + i % 8, (i / 8) * 4) }
-        return (chunk * 4 + i % 4, (i / 4) * 2)
+    /// The bit planes of a width, low bits first: (plane width, bit offset in the code, byte offset in the chunk).
+    @inline(__always) static func planes(bits: Int) -> [(width: Int, shift: Int, offset: Int)] {
+        switch bits {
+        case 3: return [(2, 0, 0), (1, 2, 4)]
+        case 5: return [(4, 0, 0), (1, 4, 8)]
+        case 6: return [(4, 0, 0), (2, 4, 8)]
+        case 8: return [(4, 0, 0), (4, 4, 8)]
+        default: return [(bits, 0, 0)]
+        }
+    }
+
+    /// (byte offset in the chunk, shift) of code i (0..<16) inside a plane of width 1, 2 or 4.
+    @inline(__always) static func place(_ i: Int, planeWidth w: Int) -> (byte: Int, shift: Int) {
+        switch w {
+        case 4: return (i % 8, (i / 8) * 4)
+        case 2: return (i % 4, (i / 4) * 2)
+        default: return (i / 8, i % 8)
+        }
+    }
+
+    /// The 16 bits of a 1-bit plane as 0/1 floats.
+    @inline(__always) static func plane1(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        let w = SIMD16<UInt32>(repeating: UInt32(p.loadUnaligned(as: UInt16.self)))
+        let m = SIMD16<UInt32>(1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768)
+        return SIMD16<Float>(repeating: 0).replacing(with: 1, where: (w & m) .!= 0)
     }
 
     /// The code of channel `c` in a packed row (scalar twin of `unpack16`).
     @inline(__always) static func code(_ row: UnsafeRawPointer, channel c: Int, bits: Int) -> Int {
-        let (b, s) = place(channel: c, bits: bits)
-        return Int((row.load(fromByteOffset: b, as: UInt8.self) >> UInt8(s)) & UInt8((1 << bits) - 1))
+        let chunk = row + (c / 16) * 2 * bits, i = c % 16
+        var code = 0
+        for (w, shift, offset) in planes(bits: bits) {
+            let (b, s) = place(i, planeWidth: w)
+            code |= Int((chunk.load(fromByteOffset: offset + b, as: UInt8.self) >> UInt8(s)) & UInt8((1 << w) - 1)) << shift
+        }
+        return code
     }
 
     /// Packs codes [count] (count a multiple of 16) into `row`.
     static func pack(_ codes: UnsafePointer<UInt8>, count: Int, bits: Int, into row: UnsafeMutableRawPointer) {
         row.initializeMemory(as: UInt8.self, repeating: 0, count: count * bits / 8)
+        let planes = Self.planes(bits: bits)
         for c in 0..<count {
-            let (b, s) = place(channel: c, bits: bits)
-            let p = row.assumingMemoryBound(to: UInt8.self) + b
-            p.pointee |= codes[c] << UInt8(s)
+            let chunk = row.assumingMemoryBound(to: UInt8.self) + (c / 16) * 2 * bits
+            for (w, shift, offset) in planes {
+                let (b, s) = place(c % 16, planeWidth: w)
+                chunk[offset + b] |= ((codes[c] >> UInt8(shift)) & UInt8((1 << w) - 1)) << UInt8(s)
+            }
         }
     }
 

@@ -10,7 +10,12 @@
 // scaled query q⊙s and the constant are formed once, then each token is a float dot with its codes.
 import GodwitKernels
 
-final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore {
+/// What PreRoPEKeyStore needs of a KIVI key store of any width.
+protocol KIVIKeyStoreBase: KeyStore {
+    var excludeBefore: Int { get set }
+}
+
+final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase {
     let geometry: KVStoreGeometry
     let layout: KIVIKeyGroupLayout
     let residual: Int
@@ -25,6 +30,9 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore {
     private(set) var start = 0
     private(set) var end = 0
     private(set) var quantizedGroups = 0
+    /// Positions below this are held (and counted) but ignored by the group ranges: a wrapper keeps
+    /// them exactly (PreRoPEKeyStore's sink) and never reads them from here.
+    var excludeBefore = 0
 
     init(_ g: KVStoreGeometry, groupSize: Int, residual: Int) {
         geometry = g
@@ -103,8 +111,10 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore {
                     for i in 0..<d { staging[j * d + i] = F16Element.load(v + i * 2) }
                 }
                 let block = groupBlock(head: h, group: g)
+                // Positions below `excludeBefore` (a wrapper's f16 sink) do not widen the ranges.
+                let skip = min(n - 1, max(0, excludeBefore - first))
                 for c in 0..<d {
-                    let (s, z) = KIVICodes.parameters(staging + c, count: n, stride: d, bits: bits)
+                    let (s, z) = KIVICodes.parameters(staging + skip * d + c, count: n - skip, stride: d, bits: bits)
                     block.storeBytes(of: s, toByteOffset: layout.scalesOffset + c * 2, as: UInt16.self)
                     block.storeBytes(of: z, toByteOffset: layout.zerosOffset + c * 2, as: UInt16.self)
                 }
@@ -150,6 +160,23 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore {
             for i in 0..<headDim { out[i] = F16Element.load(v + i * 2) }
             return
         }
+        let r = p - start
+        let block = UnsafeRawPointer(groupBlock(head: head, group: r / groupSize))
+        let row = block + layout.codesOffset + (r % groupSize) * layout.codeRowBytes
+        for c16 in 0..<headDim / 16 {
+            var s = SIMD16<Float>(), z = SIMD16<Float>()
+            for i in 0..<16 {
+                s[i] = halfAt(block, layout.scalesOffset + (c16 * 16 + i) * 2)
+                z[i] = halfAt(block, layout.zerosOffset + (c16 * 16 + i) * 2)
+            }
+            UnsafeMutableRawPointer(out).storeBytes(of: s * B.unpack16(row + c16 * B.chunkBytes) + z,
+                                                    toByteOffset: c16 * 64, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// Scalar twin of `dequantize` (code by code, for `scalarScores`).
+    private func dequantizeScalar(head: Int, position p: Int, into out: UnsafeMutablePointer<Float>) {
+        guard p < quantizedEnd else { dequantize(head: head, position: p, into: out); return }
         let r = p - start
         let block = UnsafeRawPointer(groupBlock(head: head, group: r / groupSize))
         let row = block + layout.codesOffset + (r % groupSize) * layout.codeRowBytes
@@ -246,7 +273,7 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore {
         withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { buf in
             let k = buf.baseAddress!
             for (j, p) in positions.enumerated() {
-                dequantize(head: head, position: p, into: k)
+                dequantizeScalar(head: head, position: p, into: k)
                 for r in 0..<queryCount {
                     let q = (queries + r * preparedQueryBytes).assumingMemoryBound(to: Float.self)
                     var s: Float = 0

@@ -1,4 +1,4 @@
-// KIVI: tuning-free asymmetric 2/4-bit KV cache quantization.
+// KIVI: tuning-free asymmetric 2/4-bit KV cache quantization (here also 3, 5, 6 and 8 bits).
 // Source: Liu et al., "KIVI: A Tuning-Free Asymmetric 2bit Quantization for KV Cache", arXiv 2402.02750;
 // reference code github.com/jy-yuan/KIVI and Hugging Face transformers `QuantizedCache`.
 //
@@ -18,6 +18,10 @@
 //   both when it divides the head dim).
 // - Values get llama.cpp's 64-block Hadamard rotation unless --no-kv-rotation (KIVI: none);
 //   keys are never rotated (per-channel statistics must stay per channel).
+// - Widths 3, 5, 6 and 8 (kivi3 … kivi8) are not in KIVI: the same asymmetric scheme with more or fewer
+//   levels, codes stored as stacked 4/2/1-bit planes (KIVICodes.swift), for mixing K and V widths.
+// - kivi{b}pre (not in KIVI): keys quantized before RoPE as KVQuant does (RoPE applied when scoring)
+//   and position 0 kept f16 (KVQuant's attention sink); values exactly as kivi{b}.
 // - Scale and zero are f16 (KIVI keeps them in the activation dtype, fp16 in the paper).
 // - Prompt tokens are quantized when written, before attention reads them (KIVI attends the
 //   prompt in full precision): a pessimistic, write-then-attend measurement like every scheme here.
@@ -26,23 +30,35 @@
 import GodwitKernels
 
 public struct KIVIScheme: KVScheme {
-    /// Bits per code: 2 or 4.
+    /// Bits per code: 2, 3, 4, 5, 6 or 8.
     public let bits: Int
+    /// kivi{b}pre: keys quantized before RoPE, position 0 kept f16 (PreRoPEKeyStore.swift).
+    public let preRoPE: Bool
+
+    /// The implemented widths (KIVI itself uses 2 and 4).
+    public static let widths = [2, 3, 4, 5, 6, 8]
 
     /// The registered widths.
-    public static let all: [KIVIScheme] = [KIVIScheme(validBits: 2), KIVIScheme(validBits: 4)]
+    public static let all: [KIVIScheme] = widths.map { KIVIScheme(validBits: $0, preRoPE: false) }
+        + widths.map { KIVIScheme(validBits: $0, preRoPE: true) }
 
-    /// nil unless `bits` is 2 or 4.
-    public init?(bits: Int) {
-        guard bits == 2 || bits == 4 else { return nil }
+    /// nil unless `bits` is one of `widths`.
+    public init?(bits: Int, preRoPE: Bool = false) {
+        guard Self.widths.contains(bits) else { return nil }
         self.bits = bits
+        self.preRoPE = preRoPE
     }
 
-    private init(validBits: Int) { bits = validBits }
+    private init(validBits: Int, preRoPE: Bool) {
+        bits = validBits
+        self.preRoPE = preRoPE
+    }
 
-    public var name: String { "kivi\(bits)" }
+    public var name: String { preRoPE ? "kivi\(bits)pre" : "kivi\(bits)" }
     public var summary: String {
-        "KIVI \(bits)-bit asymmetric: keys per channel over --kv-group-size tokens, values per token in channel groups, last --kv-residual tokens f16"
+        preRoPE
+            ? "KIVI \(bits)-bit with keys quantized before RoPE (KVQuant) and position 0 f16; values as kivi\(bits)"
+            : "KIVI \(bits)-bit asymmetric: keys per channel over --kv-group-size tokens, values per token in channel groups, last --kv-residual tokens f16"
     }
     public var source: String { "KIVI, arXiv 2402.02750 (github.com/jy-yuan/KIVI; transformers QuantizedCache)" }
     public var isQuantized: Bool { true }
@@ -84,19 +100,36 @@ public struct KIVIScheme: KVScheme {
     }
 
     public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
+        let store = try makePlainKeyStore(context)
+        return preRoPE ? PreRoPEKeyStore(inner: store, rope: context.rope, sinkTokens: 1) : store
+    }
+
+    private func makePlainKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KIVIKeyStoreBase {
         try check(context)
         let o = context.options
-        return bits == 2
-            ? KIVIKeyStore<KIVI2Bit>(context.geometry, groupSize: o.groupSize, residual: o.residual)
-            : KIVIKeyStore<KIVI4Bit>(context.geometry, groupSize: o.groupSize, residual: o.residual)
+        let g = context.geometry
+        switch bits {
+        case 2: return KIVIKeyStore<KIVI2Bit>(g, groupSize: o.groupSize, residual: o.residual)
+        case 3: return KIVIKeyStore<KIVI3Bit>(g, groupSize: o.groupSize, residual: o.residual)
+        case 5: return KIVIKeyStore<KIVI5Bit>(g, groupSize: o.groupSize, residual: o.residual)
+        case 6: return KIVIKeyStore<KIVI6Bit>(g, groupSize: o.groupSize, residual: o.residual)
+        case 8: return KIVIKeyStore<KIVI8Bit>(g, groupSize: o.groupSize, residual: o.residual)
+        default: return KIVIKeyStore<KIVI4Bit>(g, groupSize: o.groupSize, residual: o.residual)
+        }
     }
 
     public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore {
         try check(context)
         let o = context.options
         let group = Self.valueGroup(headDim: context.geometry.headDim, groupSize: o.groupSize)
-        return bits == 2
-            ? KIVIValueStore<KIVI2Bit>(context.geometry, channelGroup: group, residual: o.residual)
-            : KIVIValueStore<KIVI4Bit>(context.geometry, channelGroup: group, residual: o.residual)
+        let g = context.geometry
+        switch bits {
+        case 2: return KIVIValueStore<KIVI2Bit>(g, channelGroup: group, residual: o.residual)
+        case 3: return KIVIValueStore<KIVI3Bit>(g, channelGroup: group, residual: o.residual)
+        case 5: return KIVIValueStore<KIVI5Bit>(g, channelGroup: group, residual: o.residual)
+        case 6: return KIVIValueStore<KIVI6Bit>(g, channelGroup: group, residual: o.residual)
+        case 8: return KIVIValueStore<KIVI8Bit>(g, channelGroup: group, residual: o.residual)
+        default: return KIVIValueStore<KIVI4Bit>(g, channelGroup: group, residual: o.residual)
+        }
     }
 }

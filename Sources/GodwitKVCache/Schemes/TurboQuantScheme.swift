@@ -1,9 +1,9 @@
 // TurboQuant cache schemes `turbo2`, `turbo3`, `turbo4` (the MSE-optimal variant).
 // Source: Zandieh, Daliri, Hadian, Mirrokni, "TurboQuant: Online Vector Quantization with
 // Near-optimal Distortion Rate", arXiv 2504.19874, Algorithm 1 (TurboQuant_mse).
-// Per head vector x: store ‖x‖ (f16); rotate u = x/‖x‖ by a fixed random orthogonal matrix Π; quantize
+// Per head vector x: store ‖x‖ (f16; corrected, see deviations); rotate u = x/‖x‖ by a fixed random orthogonal matrix Π; quantize
 // every coordinate of Πu with the b-bit Lloyd–Max codebook of the coordinate density of a random
-// unit vector (TurboCodebook.swift); bit-pack the codes. Reconstruction: ‖x‖ · Πᵀ c[codes].
+// unit vector (TurboCodebook.swift); bit-pack the codes. Reconstruction: scale · Πᵀ c[codes].
 // Deviations:
 // - Π is not a dense random rotation but R = H·D: random ±1 signs D (SplitMix64, fixed seed) then the
 //   normalized Walsh–Hadamard transform H (SignedHadamardRotation, O(d log d)), as in QuaRot /
@@ -12,8 +12,10 @@
 //   the attention output), so the store works in the rotated domain and never applies Πᵀ.
 //   It replaces llama.cpp's parity Hadamard for this role (one rotation per role, so they cannot cancel).
 // - The QJL residual stage of TurboQuant_prod (unbiased inner products) is not implemented.
-// - The norm is stored as f16 (relative error ≤ 2⁻¹¹, negligible against the codebook's), saturating
-//   at 65504. bpv = b + 16/headDim.
+// - The stored f16 scale (saturating at 65504; relative error ≤ 2⁻¹¹) is a corrected norm, not ‖x‖
+//   (TurboScale): ‖x‖/⟨u, Q(u)⟩, so that ⟨x̂, x⟩ = ‖x‖² (the norm correction of TurboQuant
+//   implementations; removes the (1 − MSE) shrinkage of scores and of the attention output).
+//   bpv = b + 16/headDim.
 // Scores: score = q · (‖k‖ · centroid[codes]), the codes of 16 coordinates unpacked with one
 // variable shift and looked up with compare + masked-broadcast chains into a one-row stack
 // buffer that the G query heads sharing the KV head reuse (no float copy of the cache is kept).
@@ -21,6 +23,15 @@
 // Codes: coordinate i at bit b·i of the packed area (little-endian: 4-bit = 2 per byte, low nibble
 // first; 3-bit = 8 values in 3 bytes; 2-bit = 4 per byte).
 import GodwitKernels
+
+/// What the stored f16 "norm" is, given x, u = x/‖x‖ and its quantization Q(u) (centroids):
+/// - plain: ‖x‖ (Algorithm 1);
+/// - unbiased: ‖x‖/⟨u, Q(u)⟩, so that ⟨x̂, x⟩ = ‖x‖² (the norm correction of TurboQuant implementations:
+///   scores lose the (1 − MSE) shrinkage);
+/// - leastSquares: ‖x‖·⟨u, Q(u)⟩/‖Q(u)‖², the scale minimizing ‖x − s·Q(u)‖².
+enum TurboScale: Sendable {
+    case plain, unbiased, leastSquares
+}
 
 /// One TurboQuant record: [f16 norm][headDim·bits/8 bytes of packed codes]; 2 + headDim·bits/8 bytes.
 enum TurboRecord {
@@ -31,6 +42,12 @@ public struct TurboQuantScheme: KVScheme {
     public let bits: Int
     /// Seed of the random signs (ASCII "turbo").
     public static let seed: UInt64 = 0x74_7572_626F
+
+    /// The stored scale per role (TurboScale): measured on SmolLM2 (docs/kv-schemes.md).
+    /// Values (turbo3, 40 chunks): plain ‖x‖ +3.09 %, least-squares +2.99 %, unbiased +2.62 % (the
+    /// attention average cancels the rounding noise of many tokens but not a common shrinkage).
+    static let keyScale = TurboScale.unbiased
+    static let valueScale = TurboScale.unbiased
 
     /// bits ∈ {2, 3, 4}; other widths are not registered.
     public init(bits: Int) { self.bits = bits }
@@ -68,7 +85,7 @@ public struct TurboQuantScheme: KVScheme {
             throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
         }
         let book = try TurboCodebook.shared(dim: g.headDim, bits: bits)
-        return TurboStore(g, book)
+        return TurboStore(g, book, scale: context.role == .key ? Self.keyScale : Self.valueScale)
     }
 }
 
@@ -85,9 +102,11 @@ final class TurboStore: KeyStore, ValueStore {
     let table: UnsafeMutablePointer<Float>
 
     let bits: Int
+    let scaleMode: TurboScale
 
-    init(_ g: KVStoreGeometry, _ book: TurboCodebook) {
+    init(_ g: KVStoreGeometry, _ book: TurboCodebook, scale: TurboScale = .plain) {
         geometry = g
+        scaleMode = scale
         codebook = book
         bits = book.bits
         rows = VectorRecordStorage(g, recordBytes: TurboRecord.bytes(headDim: g.headDim, bits: book.bits))
@@ -112,16 +131,28 @@ final class TurboStore: KeyStore, ValueStore {
         var ss: Double = 0
         for i in 0..<d { ss += Double(x[i]) * Double(x[i]) }
         let norm = Float(ss.squareRoot())
-        r.storeBytes(of: floatToHalf(min(norm, 65504)), as: UInt16.self)
         let inv: Float = norm > 0 && norm.isFinite ? 1 / norm : 0
         let codes = (r + 2).assumingMemoryBound(to: UInt8.self)
         for i in 0..<d * bits / 8 { codes[i] = 0 }
+        var uq: Double = 0, qq: Double = 0
         for i in 0..<d {
             let c = codebook.code(x[i] * inv)
+            let cv = Double(codebook.centroids[c])
+            uq += Double(x[i] * inv) * cv
+            qq += cv * cv
             let bit = i * bits
             codes[bit >> 3] |= UInt8(truncatingIfNeeded: c << (bit & 7))
             if (bit & 7) + bits > 8 { codes[(bit >> 3) + 1] |= UInt8(truncatingIfNeeded: c >> (8 - (bit & 7))) }
         }
+        var scale = norm
+        if uq > 0 && qq > 0 {
+            switch scaleMode {
+            case .unbiased: scale = Float(Double(norm) / uq)
+            case .leastSquares: scale = Float(Double(norm) * uq / qq)
+            case .plain: break
+            }
+        }
+        r.storeBytes(of: floatToHalf(min(scale, 65504)), as: UInt16.self)
     }
 
     /// Scalar twin: the code of coordinate i of a record, bit by bit.

@@ -1,0 +1,100 @@
+// Pre-RoPE wrapper for a post-RoPE-agnostic key store (used by kivi{b}r, KIVIScheme.swift): the inner
+// store quantizes keys *before* RoPE (KVQuant, arXiv 2401.18079, §3.2: per-channel statistics are
+// stable before RoPE mixes channel pairs with position-dependent angles), and RoPE is applied per
+// position when scoring, after the inner store decodes the keys (RoPEAngleTable, PreRoPEKeys.swift).
+// The first `sinkTokens` positions (the attention sink; KVQuant keeps position 0 in full precision)
+// are also kept as f16 here and read from there. The inner store still receives them (so its token
+// groups stay aligned to position 0) but leaves them out of its group ranges (KIVIKeyStore.excludeBefore);
+// their unused codes are counted in bytesHeld. Sliding-window layers get no sink (as with --kv-sink).
+import GodwitKernels
+
+final class PreRoPEKeyStore: KeyStore {
+    let geometry: KVStoreGeometry
+    let inner: any KeyStore
+    let angles: RoPEAngleTable?
+    let sinkTokens: Int
+    /// [headCount, sinkTokens, headDim] f16
+    let sink: UnsafeMutableRawPointer
+
+    init(inner: KIVIKeyStoreBase, rope: RotaryEmbedding?, sinkTokens: Int) {
+        let g = inner.geometry
+        geometry = g
+        self.inner = inner
+        self.sinkTokens = g.window == nil ? max(0, sinkTokens) : 0
+        angles = rope.map { RoPEAngleTable(rope: $0, capacity: g.capacity) }
+        sink = .allocate(byteCount: max(1, g.headCount * self.sinkTokens * g.headDim * 2), alignment: 64)
+        inner.excludeBefore = self.sinkTokens
+    }
+
+    deinit { sink.deallocate() }
+
+    var keyInput: KeyInput { .preRoPE }
+    var allocatedBytes: Int {
+        inner.allocatedBytes + geometry.headCount * sinkTokens * geometry.headDim * 2 + (angles?.allocatedBytes ?? 0)
+    }
+    func bytesHeld(tokens: Int) -> Int {
+        let t = max(0, tokens)
+        return geometry.headCount * min(t, sinkTokens) * geometry.headDim * 2 + inner.bytesHeld(tokens: t)
+    }
+    var preparedQueryBytes: Int { geometry.headDim * 4 }
+
+    @inline(__always) private func sinkVector(head: Int, position: Int) -> UnsafeMutableRawPointer {
+        sink + (head * sinkTokens + position) * geometry.headDim * 2
+    }
+
+    func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
+        let d = geometry.headDim
+        var t = 0
+        while t < count {
+            let p = firstPosition + t
+            angles?.fill(position: p)
+            if p < sinkTokens {
+                for h in 0..<geometry.headCount {
+                    let dst = sinkVector(head: h, position: p)
+                    for i in 0..<d { F16Element.store(src[t * tokenStride + h * d + i], dst + i * 2) }
+                }
+            }
+            t += 1
+        }
+        inner.write(src, tokenStride: tokenStride, count: count, firstPosition: firstPosition)
+    }
+
+    func truncate(to count: Int) { inner.truncate(to: count) }
+
+    /// Pre-RoPE keys (like the nuq key store's `read`).
+    func read(head: Int, positions: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let d = geometry.headDim
+        var j = 0
+        for p in positions where p < sinkTokens {
+            let v = sinkVector(head: head, position: p)
+            for i in 0..<d { out[j * d + i] = F16Element.load(v + i * 2) }
+            j += 1
+        }
+        let rest = min(max(positions.lowerBound, sinkTokens), positions.upperBound)..<positions.upperBound
+        if !rest.isEmpty { inner.read(head: head, positions: rest, into: out + j * d) }
+    }
+
+    func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {
+        dst.copyMemory(from: q, byteCount: geometry.headDim * 4)
+    }
+
+    func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
+                into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        let d = geometry.headDim, tile = 32
+        withUnsafeTemporaryAllocation(of: Float.self, capacity: tile * d + 16) { buf in
+            let k = buf.baseAddress!
+            var lo = positions.lowerBound
+            while lo < positions.upperBound {
+                let hi = min(positions.upperBound, lo + tile)
+                read(head: head, positions: lo..<hi, into: k)
+                for p in lo..<hi {
+                    let kp = k + (p - lo) * d
+                    angles?.rotate(kp, headDim: d, position: p)
+                    let j = p - positions.lowerBound
+                    for g in 0..<queryCount { out[g * outStride + j] = PreRoPEDot.dot(queries + g * d * 4, kp, d) }
+                }
+                lo = hi
+            }
+        }
+    }
+}
