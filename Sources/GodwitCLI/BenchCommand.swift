@@ -34,6 +34,12 @@ struct BenchCommand: AsyncParsableCommand {
     var repetitions: Int = 5
     @Option(name: [.customShort("o"), .customLong("output")], help: "Output format: md or json.")
     var output: String = "md"
+    @Option(name: .customLong("kv-group-size"), help: "Tokens per group for per-channel key quantization (KIVI).")
+    var groupSize: Int = 32
+    @Option(name: .customLong("kv-residual"), help: "Recent tokens kept in full precision until their group fills (KIVI).")
+    var residual: Int = 32
+    @Option(name: .customLong("kv-calibration"), help: "Calibration file from `godwit calibrate` (KVQuant-style schemes).")
+    var calibration: String?
 
     func ints(_ s: String, _ flag: String) throws -> [Int] {
         let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -57,6 +63,8 @@ struct BenchCommand: AsyncParsableCommand {
         if repetitions <= 0 { throw ValidationError("-r must be positive, got \(repetitions)") }
         if batchSize <= 0 { throw ValidationError("-b must be positive, got \(batchSize)") }
         if !["md", "json"].contains(output) { throw ValidationError("-o must be md or json, got '\(output)'") }
+        if groupSize <= 0 { throw ValidationError("--kv-group-size must be positive, got \(groupSize)") }
+        if residual < 0 { throw ValidationError("--kv-residual must be ≥ 0, got \(residual)") }
     }
 
     func run() async throws {
@@ -76,10 +84,19 @@ struct BenchCommand: AsyncParsableCommand {
                 }
             }
         }
+        var options = KVSchemeOptions()
+        options.groupSize = groupSize
+        options.residual = residual
+        options.calibrationPath = calibration
+        var loadedCalibration: KVCalibration?
+        if let calibration {
+            do { loadedCalibration = try KVCalibration.load(path: calibration) } catch { throw ValidationError(error.description) }
+        }
         var results = [BenchmarkResult]()
         for (i, t) in tests.enumerated() {
             do {
-                results.append(try Benchmark.run(model: lm, test: t, repetitions: repetitions) { printError("bench \(i + 1)/\(tests.count): \($0)") })
+                results.append(try Benchmark.run(model: lm, test: t, repetitions: repetitions, options: options,
+                                                 calibration: loadedCalibration) { printError("bench \(i + 1)/\(tests.count): \($0)") })
             } catch let e as CustomStringConvertible {
                 throw ValidationError(e.description)
             }

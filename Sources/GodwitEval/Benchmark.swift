@@ -47,12 +47,15 @@ public struct BenchmarkResult: Sendable {
 
 public enum Benchmark {
     /// Runs one test `repetitions` times after a warm-up. `progress` receives one-line status.
+    /// `options` and `calibration` parameterize the schemes (KIVI group size and residual,
+    /// KVQuant-style codebooks); the test names the K and V schemes.
     public static func run(model: LanguageModel, test t: BenchmarkTest, repetitions: Int, seed: UInt64 = 1,
+                           options: KVSchemeOptions = .init(), calibration: KVCalibration? = nil,
                            progress: (String) -> Void = { _ in }) throws -> BenchmarkResult {
         let ctx = t.depth + t.prompt + t.generate + 1
-        let cache = KVCacheConfiguration(keyScheme: t.keyType, valueScheme: t.valueType)
+        let cache = KVCacheConfiguration(keyScheme: t.keyType, valueScheme: t.valueType, options: options)
         let session = try model.makeSession(SessionConfiguration(contextLength: ctx, batchSize: t.batchSize,
-                                                                 threads: t.threads, cache: cache))
+                                                                 threads: t.threads, cache: cache, calibration: calibration))
         var rng = BenchRandom(seed: seed)
         let vocab = Int32(model.config.vocabularySize)
         func randomTokens(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.next() % UInt64(vocab)) } }
