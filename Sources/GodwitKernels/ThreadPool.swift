@@ -5,6 +5,10 @@
 // (sections arrive every few microseconds while decoding), then park on a condition variable so an
 // idle session costs no CPU. Tasks are handed out dynamically from an atomic counter, so a core that
 // is busy with something else simply takes fewer tasks. Issuing a section allocates nothing.
+// The caller waits only for the tasks that were claimed, not for every worker to show up: a worker
+// descheduled by another process (a busy machine) no longer stalls each section for a scheduler
+// time slice. A worker enters a section only while it is open (`open`, `inside`), so one that wakes
+// late never runs a finished section's closure.
 import Atomics
 import CGodwit
 #if canImport(Glibc)
@@ -21,7 +25,11 @@ public final class ThreadPool: @unchecked Sendable {
 
     private let generation = ManagedAtomic<Int>(0)
     private let nextTask = ManagedAtomic<Int>(0)
-    private let finished = ManagedAtomic<Int>(0)
+    /// Tasks of the current section that have finished.
+    private let completed = ManagedAtomic<Int>(0)
+    /// Whether workers may still enter the current section, and how many are inside it.
+    private let open = ManagedAtomic<Bool>(false)
+    private let inside = ManagedAtomic<Int>(0)
     private let sleepers = ManagedAtomic<Int>(0)
     private let stopping = ManagedAtomic<Bool>(false)
     private var taskCount = 0
@@ -83,7 +91,8 @@ public final class ThreadPool: @unchecked Sendable {
             job = escapable
             taskCount = count
             nextTask.store(0, ordering: .relaxed)
-            finished.store(0, ordering: .relaxed)
+            completed.store(0, ordering: .relaxed)
+            open.store(true, ordering: .sequentiallyConsistent)
             generation.wrappingIncrement(ordering: .sequentiallyConsistent)
             if sleepers.load(ordering: .sequentiallyConsistent) > 0 {
                 pthread_mutex_lock(&mutex)
@@ -91,8 +100,11 @@ public final class ThreadPool: @unchecked Sendable {
                 pthread_mutex_unlock(&mutex)
             }
             runTasks(thread: 0)
-            let workers = threads.count
-            while finished.load(ordering: .acquiring) < workers { godwit_spin_pause() }
+            // Every task was claimed; wait for the ones workers are still running.
+            while completed.load(ordering: .acquiring) < count { godwit_spin_pause() }
+            // Close the section, then wait for workers that entered it to leave (they find no task).
+            open.store(false, ordering: .sequentiallyConsistent)
+            while inside.load(ordering: .sequentiallyConsistent) > 0 { godwit_spin_pause() }
             job = nil
         }
     }
@@ -112,6 +124,7 @@ public final class ThreadPool: @unchecked Sendable {
             let i = nextTask.loadThenWrappingIncrement(ordering: .relaxed)
             if i >= n { break }
             body(i, thread)
+            completed.wrappingIncrement(ordering: .releasing)
         }
     }
 
@@ -139,8 +152,13 @@ public final class ThreadPool: @unchecked Sendable {
             }
             seen = current
             if stopping.load(ordering: .acquiring) { return }
-            runTasks(thread: index)
-            finished.wrappingIncrement(ordering: .releasing)
+            // Enter only a section that is still open and still the one this worker was woken for;
+            // the caller closes a section before waiting for `inside` to drop to zero.
+            inside.wrappingIncrement(ordering: .sequentiallyConsistent)
+            if open.load(ordering: .sequentiallyConsistent) && generation.load(ordering: .sequentiallyConsistent) == seen {
+                runTasks(thread: index)
+            }
+            inside.wrappingDecrement(ordering: .sequentiallyConsistent)
         }
     }
 }
