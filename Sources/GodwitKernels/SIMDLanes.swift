@@ -1,4 +1,5 @@
-// 16-lane widening, conversion and reduction helpers for the weight kernels.
+// 16-lane widening, conversion and reduction helpers for the weight kernels (the widening and
+// conversion ones are public and inlinable: the cache's tiled key stores use them too).
 // Source: none (Godwit's own), following docs/performance.md: explicit element loops inside
 // `@inline(__always)` functions, which LLVM turns into single vector instructions
 // (`vpmovzxbd`, `vpmovsxbd`, `vcvtdq2ps`, …), where the stdlib's generic conversions stay loops.
@@ -8,16 +9,16 @@
 // accumulator to `vpdpwssd` (AVX512-VNNI). With both operands signed it stays `vpmulld`, so every
 // kernel keeps one side of each product zero-extended.
 
-enum Lanes {
+public enum Lanes {
     /// Zero-extends 16 bytes (`vpmovzxbd`).
-    @inline(__always) static func widen(_ v: SIMD16<UInt8>) -> SIMD16<Int32> {
+    @inlinable @inline(__always) public static func widen(_ v: SIMD16<UInt8>) -> SIMD16<Int32> {
         var r = SIMD16<Int32>()
         for i in 0..<16 { r[i] = Int32(v[i]) }
         return r
     }
 
     /// Sign-extends 16 bytes (`vpmovsxbd`).
-    @inline(__always) static func widen(_ v: SIMD16<Int8>) -> SIMD16<Int32> {
+    @inlinable @inline(__always) public static func widen(_ v: SIMD16<Int8>) -> SIMD16<Int32> {
         var r = SIMD16<Int32>()
         for i in 0..<16 { r[i] = Int32(v[i]) }
         return r
@@ -63,19 +64,19 @@ enum Lanes {
     }
 
     /// Int32 lanes to Float (`vcvtdq2ps`).
-    @inline(__always) static func float(_ v: SIMD16<Int32>) -> SIMD16<Float> {
+    @inlinable @inline(__always) public static func float(_ v: SIMD16<Int32>) -> SIMD16<Float> {
         var r = SIMD16<Float>()
         for i in 0..<16 { r[i] = Float(v[i]) }
         return r
     }
 
     /// Loads 16 bytes at `p + offset` and zero-extends them.
-    @inline(__always) static func bytes(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<Int32> {
+    @inlinable @inline(__always) public static func bytes(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<Int32> {
         widen(p.loadUnaligned(fromByteOffset: offset, as: SIMD16<UInt8>.self))
     }
 
     /// Loads 16 signed bytes at `p + offset` and sign-extends them.
-    @inline(__always) static func signedBytes(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<Int32> {
+    @inlinable @inline(__always) public static func signedBytes(_ p: UnsafeRawPointer, _ offset: Int) -> SIMD16<Int32> {
         widen(p.loadUnaligned(fromByteOffset: offset, as: SIMD16<Int8>.self))
     }
 

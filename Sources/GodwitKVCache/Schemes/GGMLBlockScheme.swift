@@ -8,7 +8,8 @@
 // — GGMLBlockScores.swift.
 // Values: rows decoded into the same tile and accumulated as llama.cpp's flash-attention CPU kernel
 // does (v_to_float + mad), in position order.
-// Store layout: [headCount, capacity, rowBytes], rowBytes = headDim/32 · block bytes.
+// Store layout: [headCount, capacity, rowBytes], rowBytes = headDim/32 · block bytes; q8_0/q4_0
+// keys in 16-position tiles of the same bytes (TiledBlockKeyStore.swift).
 import GodwitGGUF
 import GodwitKernels
 
@@ -40,7 +41,14 @@ public struct GGMLBlockScheme: KVScheme {
         parityRotation(role: role, headDim: headDim, options: options)
     }
 
-    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore { try makeStore(context) }
+    /// q8_0 / q4_0 keys live in 16-position tiles (TiledBlockKeyStore, same bytes, same scores);
+    /// the other formats and all values are row-major (BlockStore).
+    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
+        if TiledBlockKeyStore.supports(type) && context.geometry.headDim % 32 == 0 {
+            return TiledBlockKeyStore(context.geometry, type: type)
+        }
+        return try makeStore(context)
+    }
     public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore { try makeStore(context) }
 
     private func makeStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore & ValueStore {
