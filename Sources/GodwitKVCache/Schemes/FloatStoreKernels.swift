@@ -79,6 +79,29 @@ enum FloatStoreKernels {
     static func accumulate<E: FloatCacheElement>(_: E.Type, weights: UnsafePointer<Float>, weightStride: Int, rows: Int,
                                                  values: UnsafeRawPointer, vectorBytes: Int, count: Int, d: Int,
                                                  acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        accumulateColumns(weights: weights, weightStride: weightStride, rows: rows, count: count, d: d & ~15,
+                          acc: acc, accStride: accStride, FloatColumns<E>(values: values, vectorBytes: vectorBytes))
+        // Scalar tail of head dims that are not a multiple of 16.
+        var i = d & ~15
+        while i < d {
+            for g in 0..<rows {
+                var s = acc[g * accStride + i]
+                let w = weights + g * weightStride
+                for j in 0..<count { s += w[j] * E.load(values + j * vectorBytes + i * E.byteSize) }
+                acc[g * accStride + i] = s
+            }
+            i += 1
+        }
+    }
+
+    /// The weighted sum of any value layout that can produce 16 dims of a position as f32:
+    /// acc[g·accStride + i] += Σ_j w[g·weightStride + j] · column(j, i)[i′] for i′ < 16, over chunks
+    /// i = 0, 16, … < d (d a multiple of 16), positions j < count in order (one fma per term, from the
+    /// accumulator's value). `source.column(j, i)` is called once per (j, i) whatever the number of
+    /// rows. (A protocol rather than a closure: a closure argument was left as a call per column.)
+    @inline(__always)
+    static func accumulateColumns<S: ValueColumns>(weights: UnsafePointer<Float>, weightStride: Int, rows: Int, count: Int, d: Int,
+                                                   acc: UnsafeMutablePointer<Float>, accStride: Int, _ source: S) {
         let span = 16  // positions per converted column block: 16 × 64 bytes stays a stack buffer
         withUnsafeTemporaryAllocation(byteCount: span * 64, alignment: 16) { buffer in
             let column = buffer.baseAddress!
@@ -88,10 +111,8 @@ enum FloatStoreKernels {
                 while j0 < count {
                     let n = min(span, count - j0)
                     // Chunk i of positions j0..<j0+n, as f32 [n, 16] (converted once for all rows).
-                    var v = values + j0 * vectorBytes + i * E.byteSize
                     for j in 0..<n {
-                        column.storeBytes(of: E.load16(v), toByteOffset: j * 64, as: SIMD16<Float>.self)
-                        v += vectorBytes
+                        column.storeBytes(of: source.column(j0 + j, i), toByteOffset: j * 64, as: SIMD16<Float>.self)
                     }
                     var g = 0
                     while g + 4 <= rows {
@@ -127,16 +148,6 @@ enum FloatStoreKernels {
                 }
                 i += 16
             }
-            // Scalar tail of head dims that are not a multiple of 16.
-            while i < d {
-                for g in 0..<rows {
-                    var s = acc[g * accStride + i]
-                    let w = weights + g * weightStride
-                    for j in 0..<count { s += w[j] * E.load(values + j * vectorBytes + i * E.byteSize) }
-                    acc[g * accStride + i] = s
-                }
-                i += 1
-            }
         }
     }
 
@@ -158,4 +169,16 @@ enum FloatStoreKernels {
         let c = b.lowHalf + b.highHalf
         return c[0] + c[1]
     }
+}
+
+/// A value layout that yields dims i..<i+16 of position j as f32 (i a multiple of 16).
+protocol ValueColumns {
+    func column(_ j: Int, _ i: Int) -> SIMD16<Float>
+}
+
+/// Row-major float values: [count, vectorBytes] elements of E.
+struct FloatColumns<E: FloatCacheElement>: ValueColumns {
+    let values: UnsafeRawPointer
+    let vectorBytes: Int
+    @inline(__always) func column(_ j: Int, _ i: Int) -> SIMD16<Float> { E.load16(values + j * vectorBytes + i * E.byteSize) }
 }

@@ -130,6 +130,18 @@ final class BlockStore<F: CacheBlockFormat>: KeyStore, ValueStore {
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
         let d = geometry.headDim
+        // q8_0 / q4_0: each 16-dim column decoded straight from the blocks (no row tile in between).
+        if F.type == .q8_0 || F.type == .q4_0 {
+            let v = UnsafeRawPointer(row(head: head, position: positions.lowerBound))
+            if F.type == .q8_0 {
+                BlockValueKernels.q8_0(weights: weights, weightStride: weightStride, rows: queryCount, values: v, rowBytes: rowBytes,
+                                       count: positions.count, d: d, acc: acc, accStride: accStride)
+            } else {
+                BlockValueKernels.q4_0(weights: weights, weightStride: weightStride, rows: queryCount, values: v, rowBytes: rowBytes,
+                                       count: positions.count, d: d, acc: acc, accStride: accStride)
+            }
+            return
+        }
         withUnsafeTemporaryAllocation(of: Float.self, capacity: Self.span * d) { buffer in
             let tile = buffer.baseAddress!
             var j0 = 0
@@ -143,5 +155,46 @@ final class BlockStore<F: CacheBlockFormat>: KeyStore, ValueStore {
                 j0 += n
             }
         }
+    }
+}
+
+/// Weighted value sums straight from q8_0 / q4_0 rows: 16 dims of a position are dequantized in
+/// registers exactly as `dequantizeRows` does (codes as f32 times d, one rounding), then accumulated
+/// as FloatStoreKernels does — bitwise the tile path's result without the [16, d] f32 round trip.
+/// Non-generic so the kernels are compiled for their concrete format (BlockStore is generic).
+/// values: [count, rowBytes] ggml blocks, positions contiguous.
+enum BlockValueKernels {
+    static func q8_0(weights: UnsafePointer<Float>, weightStride: Int, rows: Int, values: UnsafeRawPointer, rowBytes: Int,
+                     count: Int, d: Int, acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: rows, count: count, d: d,
+                                            acc: acc, accStride: accStride, Q8_0Columns(values: values, rowBytes: rowBytes))
+    }
+
+    static func q4_0(weights: UnsafePointer<Float>, weightStride: Int, rows: Int, values: UnsafeRawPointer, rowBytes: Int,
+                     count: Int, d: Int, acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: rows, count: count, d: d,
+                                            acc: acc, accStride: accStride, Q4_0Columns(values: values, rowBytes: rowBytes))
+    }
+}
+
+/// q8_0 rows [count, rowBytes]: block_q8_0 = d f16, qs[32] int8 (BlockLayout.Q8_0); x = qs·d.
+struct Q8_0Columns: ValueColumns {
+    let values: UnsafeRawPointer
+    let rowBytes: Int
+    @inline(__always) func column(_ j: Int, _ i: Int) -> SIMD16<Float> {
+        let block = values + j * rowBytes + (i / 32) * 34
+        return Lanes.float(Lanes.signedBytes(block, 2 + i % 32)) * SIMD16<Float>(repeating: halfAt(block, 0))
+    }
+}
+
+/// q4_0 rows [count, rowBytes]: block_q4_0 = d f16, qs[16] nibbles (BlockLayout.Q4_0): dims 0..<16 of
+/// a block are the low nibbles, 16..<32 the high ones; x = (q − 8)·d.
+struct Q4_0Columns: ValueColumns {
+    let values: UnsafeRawPointer
+    let rowBytes: Int
+    @inline(__always) func column(_ j: Int, _ i: Int) -> SIMD16<Float> {
+        let block = values + j * rowBytes + (i / 32) * 18
+        let shift = SIMD16<Int32>(repeating: Int32(i & 16) >> 2)
+        return Lanes.float(((Lanes.bytes(block, 2) &>> shift) & 15) &- 8) * SIMD16<Float>(repeating: halfAt(block, 0))
     }
 }
