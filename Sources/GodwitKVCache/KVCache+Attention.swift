@@ -201,12 +201,8 @@ extension KVCache {
         while start < keyRange.upperBound {
             let end = min(keyRange.upperBound, (start / tile + 1) * tile)
             let count = end - start
-            // Start loading the next tile's keys and values while this one is computed.
-            if end < keyRange.upperBound {
-                let next = end..<min(keyRange.upperBound, end + tile)
-                layer.keys.prefetch(head: h, positions: next)
-                layer.values.prefetch(head: h, positions: next)
-            }
+            // No software prefetch: issuing the next tile's lines (1, 2 or 4 tiles ahead) measured
+            // 0-7 % slower than the hardware prefetcher alone on these sequential per-head streams.
             // Never wrap around the ring inside one store call.
             let ringEnd = (start / layer.capacity + 1) * layer.capacity
             let split = min(end, ringEnd) - start

@@ -3,7 +3,6 @@
 // p % capacity (global layers have capacity ≥ context, so slot = p; sliding-window layers keep a
 // ring). Attention reads positions in ranges that never wrap inside one call (the driver splits).
 
-import CGodwit
 
 /// Geometry of one store. Layout is the scheme's own, but every built-in one is head-major:
 /// [headCount, capacity, bytesPerVector], so a head's positions are contiguous for streaming reads.
@@ -39,28 +38,10 @@ public protocol KVStore: AnyObject {
     func read(head: Int, positions: Range<Int>, into out: UnsafeMutablePointer<Float>)
     /// Forgets positions ≥ `count` (truncation); stores with internal grouping re-derive their state.
     func truncate(to count: Int)
-    /// Hints that attention will read these positions of one head next (default: nothing).
-    func prefetch(head: Int, positions: Range<Int>)
 }
 
 extension KVStore {
     public func truncate(to count: Int) {}
-    public func prefetch(head: Int, positions: Range<Int>) {}
-}
-
-/// Asks the CPU to start loading the byte ranges that hold `positions` of one head, for stores laid
-/// out [headCount, capacity, bytesPerPosition] (slot = position % capacity); splits at the ring's end.
-@inline(__always)
-func prefetchPositions(_ base: UnsafeRawPointer, head: Int, positions: Range<Int>, capacity: Int, bytesPerPosition: Int) {
-    var p = positions.lowerBound
-    while p < positions.upperBound {
-        let e = min(positions.upperBound, (p / capacity + 1) * capacity)
-        let start = base + (head * capacity + p % capacity) * bytesPerPosition
-        let bytes = (e - p) * bytesPerPosition
-        var o = 0
-        while o < bytes { godwit_prefetch(start + o); o += 64 }
-        p = e
-    }
 }
 
 /// Key storage: scores queries directly against the encoded keys.

@@ -131,9 +131,10 @@ extension WeightMatrix {
         let tiles = (x.rows + T - 1) / T, ld = tiles * T
         let panel = UnsafeRawPointer(x.panel), pScale = x.panelScale, pSum = x.panelSum
         let tileBytes = cols * T * 2, blockRep = 16 * 64
-        withUnsafeTemporaryAllocation(byteCount: cb * R * blockRep + 128, alignment: 64) { scratch in
+        withUnsafeTemporaryAllocation(byteCount: cb * R * blockRep + 128 + 64, alignment: 64) { scratch in
             withUnsafeTemporaryAllocation(of: Float.self, capacity: cb * R * 2 + R * ld) { fs in
                 let rep = scratch.baseAddress!, values = (rep + cb * R * blockRep).assumingMemoryBound(to: Int32.self)
+                let gathered = rep + cb * R * blockRep + 128   // one block read back from the interleaved layout
                 let wd = fs.baseAddress!, wm = wd + cb * R, acc = wm + cb * R
                 var r0 = rows.lowerBound
                 while r0 < rows.upperBound {
@@ -144,13 +145,16 @@ extension WeightMatrix {
                         let n = min(cb, nb - kb)
                         // Prefetch what the next chunk decodes (these rows' next blocks, or the next rows).
                         let (pr, pk) = kb + n < nb ? (r0, kb + n) : (r0 + R, 0)
-                        for r in 0..<R where pr + r < self.rows { Self.prefetch(row(pr + r) + pk * F.bytes, bytes: cb * F.bytes) }
+                        if interleaved == nil {
+                            for r in 0..<R where pr + r < self.rows { Self.prefetch(row(pr + r) + pk * F.bytes, bytes: cb * F.bytes) }
+                        }
                         // Decode rows r0..<r0+nr, blocks kb..<kb+n into splats (missing rows: zeros).
                         for bi in 0..<n {
                             for r in 0..<R {
                                 let o = bi * R + r
                                 if r < nr {
-                                    let blk = row(r0 + r) + (kb + bi) * F.bytes
+                                    let blk = interleaved.map { interleavedBlock($0, r0 + r, kb + bi, gathered) }
+                                        ?? row(r0 + r) + (kb + bi) * F.bytes
                                     let (q0, q1) = F.quants(blk)
                                     let v = UnsafeMutableRawPointer(values)
                                     v.storeBytes(of: q0 &- F.bias, as: SIMD16<Int32>.self)

@@ -5,7 +5,8 @@
 //
 // Paths (all compute out[t·outStride + r] = W[r,:]·x[t,:]):
 //   x.rows = 1             GEMV, 4 weight rows per pass streaming each row once, the activation
-//                          block shared (WeightMatrix+GEMV*.swift)
+//                          block shared (WeightMatrix+GEMV*.swift); q4_1 repacked in 16-row groups:
+//                          16 rows per vector (WeightMatrix+Interleaved.swift), also for 2-15 tokens
 //   2 ≤ x.rows < 16        groups of 4 tokens share each decoded weight block (gemv32x4 / gemvK4),
 //                          remaining tokens one GEMV each
 //   x.rows ≥ 16            blocked GEMM: weights decoded once per 4 rows × 256 columns into 64-byte
@@ -25,6 +26,9 @@ public struct WeightMatrix: @unchecked Sendable {
     public let cols: Int
     public let rowBytes: Int
     public let data: UnsafeRawPointer
+    /// The q4_1 weights repacked 16 rows at a time (`repackInterleaved`), which every fast product
+    /// then reads instead of `data`; nil for row-major matrices. Owned by whoever repacked them.
+    public internal(set) var interleaved: UnsafeRawPointer? = nil
 
     /// Activation row counts from which `multiply` uses the blocked GEMM for quantized weights (and
     /// `ActivationBuffer` builds its panel); below it the 4-token GEMV is as fast or faster
@@ -79,6 +83,7 @@ public struct WeightMatrix: @unchecked Sendable {
 
     /// Four tokens t..<t+4 sharing each decoded weight block; false for formats without this path.
     func gemv4(_ x: ActivationBuffer, token t: Int, rows: Range<Int>, into out: UnsafeMutablePointer<Float>, outStride: Int) -> Bool {
+        if interleaved != nil { return false }  // one interleaved GEMV per token
         switch type {
         case .q4_0: gemv32x4(Q4_0Format.self, x, t, rows, out, outStride)
         case .q4_1: gemv32x4(Q4_1Format.self, x, t, rows, out, outStride)
@@ -98,7 +103,8 @@ public struct WeightMatrix: @unchecked Sendable {
     func gemv(_ x: ActivationBuffer, token t: Int, rows: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         switch type {
         case .q4_0: gemv32(Q4_0Format.self, x, t, rows, out)
-        case .q4_1: gemv32(Q4_1Format.self, x, t, rows, out)
+        case .q4_1:
+            if interleaved != nil { gemvInterleavedQ4_1(x, t, rows, out) } else { gemv32(Q4_1Format.self, x, t, rows, out) }
         case .q5_0: gemv32(Q5_0Format.self, x, t, rows, out)
         case .q5_1: gemv32(Q5_1Format.self, x, t, rows, out)
         case .q8_0: gemv32(Q8_0Format.self, x, t, rows, out)
@@ -132,6 +138,12 @@ public struct WeightMatrix: @unchecked Sendable {
     public func dequantizeRow(_ r: Int, into dst: UnsafeMutablePointer<Float>) {
         precondition(r >= 0 && r < rows, "dequantizeRow: row \(r) outside 0..<\(rows)")
         // Cannot fail: init validated the type and the column count.
-        try! GodwitKernels.dequantizeRow(type: type, src: row(r), dst: dst, count: cols)
+        if interleaved != nil {
+            withUnsafeTemporaryAllocation(byteCount: rowBytes, alignment: 16) { tmp in
+                try! GodwitKernels.dequantizeRow(type: type, src: interleavedRow(r, tmp.baseAddress!), dst: dst, count: cols)
+            }
+        } else {
+            try! GodwitKernels.dequantizeRow(type: type, src: row(r), dst: dst, count: cols)
+        }
     }
 }

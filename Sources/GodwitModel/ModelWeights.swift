@@ -64,18 +64,25 @@ public struct ModelWeights: @unchecked Sendable {
     /// Llama 3.x `rope_freqs` divisors [ropeDimensions/2], or empty.
     public let ropeFrequencyFactors: [Float]
     public let layers: [LayerWeights]
+    /// Owner of the repacked layer matrices (q4_1 in 16-row groups).
+    let repacked: RepackedWeights
 
     public init(gguf: GGUFFile, config c: ModelConfig) throws(ModelError) {
         func tensor(_ name: String) throws(ModelError) -> GGUFTensor {
             do { return try gguf.tensor(name) } catch { throw .gguf(error) }
         }
-        func matrix(_ name: String, rows: Int, cols: Int) throws(ModelError) -> WeightMatrix {
+        let repacked = RepackedWeights()
+        self.repacked = repacked
+        /// `repack`: the layer matrices, which only the products read (the embedding is looked up by row).
+        func matrix(_ name: String, rows: Int, cols: Int, repack: Bool = false) throws(ModelError) -> WeightMatrix {
             let t = try tensor(name)
             guard t.info.dims.count == 2, t.info.dims[0] == cols, t.info.dims[1] == rows else {
                 throw .tensorShape(name: name, expected: [cols, rows], found: t.info.dims)
             }
-            do { return try WeightMatrix(type: t.info.type, rows: rows, cols: cols, data: t.data.baseAddress!) }
+            let m: WeightMatrix
+            do { m = try WeightMatrix(type: t.info.type, rows: rows, cols: cols, data: t.data.baseAddress!) }
             catch { throw .unsupportedTensorType(name: name, type: t.info.type) }
+            return repack ? repacked.repack(m) : m
         }
         func vector(_ name: String, _ count: Int) throws(ModelError) -> VectorWeight {
             try VectorWeight(tensor: try tensor(name), count: count)
@@ -103,10 +110,10 @@ public struct ModelWeights: @unchecked Sendable {
             let p = "blk.\(l)."
             layers.append(LayerWeights(
                 attentionNorm: try vector(p + "attn_norm.weight", e),
-                query: try matrix(p + "attn_q.weight", rows: qDim, cols: e),
-                key: try matrix(p + "attn_k.weight", rows: kDim, cols: e),
-                value: try matrix(p + "attn_v.weight", rows: vDim, cols: e),
-                output: try matrix(p + "attn_output.weight", rows: e, cols: attnOut),
+                query: try matrix(p + "attn_q.weight", rows: qDim, cols: e, repack: true),
+                key: try matrix(p + "attn_k.weight", rows: kDim, cols: e, repack: true),
+                value: try matrix(p + "attn_v.weight", rows: vDim, cols: e, repack: true),
+                output: try matrix(p + "attn_output.weight", rows: e, cols: attnOut, repack: true),
                 queryBias: c.hasQKVBias ? try vector(p + "attn_q.bias", qDim) : nil,
                 keyBias: c.hasQKVBias ? try vector(p + "attn_k.bias", kDim) : nil,
                 valueBias: c.hasQKVBias ? try vector(p + "attn_v.bias", vDim) : nil,
@@ -114,9 +121,9 @@ public struct ModelWeights: @unchecked Sendable {
                 keyNorm: c.hasQKNorm ? try vector(p + "attn_k_norm.weight", c.keyLength) : nil,
                 postAttentionNorm: c.hasPostNorms ? try vector(p + "post_attention_norm.weight", e) : nil,
                 ffnNorm: try vector(p + "ffn_norm.weight", e),
-                gate: try matrix(p + "ffn_gate.weight", rows: c.feedForwardLength, cols: e),
-                up: try matrix(p + "ffn_up.weight", rows: c.feedForwardLength, cols: e),
-                down: try matrix(p + "ffn_down.weight", rows: e, cols: c.feedForwardLength),
+                gate: try matrix(p + "ffn_gate.weight", rows: c.feedForwardLength, cols: e, repack: true),
+                up: try matrix(p + "ffn_up.weight", rows: c.feedForwardLength, cols: e, repack: true),
+                down: try matrix(p + "ffn_down.weight", rows: e, cols: c.feedForwardLength, repack: true),
                 postFFNNorm: c.hasPostNorms ? try vector(p + "post_ffw_norm.weight", e) : nil))
         }
         self.layers = layers

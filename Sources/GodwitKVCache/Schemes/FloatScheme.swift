@@ -90,9 +90,6 @@ final class FloatStore<E: FloatCacheElement>: KeyStore, ValueStore {
         storage + head * headBytes + (position % geometry.capacity) * vectorBytes
     }
 
-    func prefetch(head: Int, positions: Range<Int>) {
-        prefetchPositions(UnsafeRawPointer(storage), head: head, positions: positions, capacity: geometry.capacity, bytesPerPosition: vectorBytes)
-    }
 
     func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         let d = geometry.headDim

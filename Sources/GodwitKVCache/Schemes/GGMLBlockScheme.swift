@@ -96,9 +96,6 @@ final class BlockStore<F: CacheBlockFormat>: KeyStore, ValueStore {
         storage + head * headBytes + (position % geometry.capacity) * rowBytes
     }
 
-    func prefetch(head: Int, positions: Range<Int>) {
-        prefetchPositions(UnsafeRawPointer(storage), head: head, positions: positions, capacity: geometry.capacity, bytesPerPosition: rowBytes)
-    }
 
     func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         let d = geometry.headDim

@@ -16,7 +16,6 @@
 // exact in f32 in any order; per position the score is acc = 0, acc = acc + (d_k·d_q)·isum over the
 // blocks in order — the same rounded operations as the row kernel, lane by lane.
 // Values stay row-major (BlockStore).
-import CGodwit
 import GodwitGGUF
 import GodwitKernels
 
@@ -105,16 +104,6 @@ final class TiledBlockKeyStore: KeyStore {
         }
     }
 
-    func prefetch(head: Int, positions: Range<Int>) {
-        var p = positions.lowerBound
-        while p < positions.upperBound {
-            let slot = p % geometry.capacity
-            let start = tile(head: head, slot: slot)
-            var o = 0
-            while o < tileBytes { godwit_prefetch(start + o); o += 64 }
-            p += 16 - slot % 16
-        }
-    }
 
     /// Quantizes q to q8_0 and stores [codes: headDim][d: blocks][s: blocks] as f32 (s unused: 0).
     func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {

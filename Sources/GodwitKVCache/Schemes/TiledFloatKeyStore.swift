@@ -9,7 +9,6 @@
 // q[16c+l]·k[16c+l], from zero), and the tree A_l + A_{l+8} → +4 → +2 → +1 is `hsum`'s. Values stay
 // row-major (FloatStore): their weighted sum already streams rows without reductions.
 // Requires headDim % 16 == 0 (the scheme falls back to FloatStore otherwise).
-import CGodwit
 import GodwitKernels
 
 final class TiledFloatKeyStore<E: FloatCacheElement>: KeyStore {
@@ -60,17 +59,6 @@ final class TiledFloatKeyStore<E: FloatCacheElement>: KeyStore {
         }
     }
 
-    func prefetch(head: Int, positions: Range<Int>) {
-        guard !positions.isEmpty else { return }
-        var p = positions.lowerBound
-        while p < positions.upperBound {
-            let slot = p % geometry.capacity
-            let start = storage + (head * tiles + slot / 16) * tileBytes
-            var o = 0
-            while o < tileBytes { godwit_prefetch(start + o); o += 64 }
-            p += 16 - slot % 16
-        }
-    }
 
     /// The query as f32 [headDim], rounded to the element type when `E.roundsQuery` (FloatStore's rule).
     func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {
