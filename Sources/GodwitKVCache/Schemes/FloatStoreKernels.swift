@@ -102,6 +102,11 @@ enum FloatStoreKernels {
     @inline(__always)
     static func accumulateColumns<S: ValueColumns>(weights: UnsafePointer<Float>, weightStride: Int, rows: Int, count: Int, d: Int,
                                                    acc: UnsafeMutablePointer<Float>, accStride: Int, _ source: S) {
+        if rows <= 4 && d % 64 == 0 {
+            accumulateSlabs(weights: weights, weightStride: weightStride, rows: rows, count: count, d: d,
+                            acc: acc, accStride: accStride, source)
+            return
+        }
         let span = 16  // positions per converted column block: 16 × 64 bytes stays a stack buffer
         withUnsafeTemporaryAllocation(byteCount: span * 64, alignment: 16) { buffer in
             let column = buffer.baseAddress!
@@ -168,6 +173,49 @@ enum FloatStoreKernels {
         let b = a.lowHalf + a.highHalf
         let c = b.lowHalf + b.highHalf
         return c[0] + c[1]
+    }
+}
+
+extension FloatStoreKernels {
+    /// `accumulateColumns` for up to 4 rows (decode: the G query heads of a KV head) and d a multiple
+    /// of 64: per 64-dim slab, positions stream in order and each one's 4 columns meet the rows'
+    /// 4 × 4 accumulators held in registers — no column buffer, each position read once per slab.
+    /// Every accumulator gets the same fma sequence as in `accumulateColumns` (bitwise equal).
+    @inline(__always)
+    static func accumulateSlabs<S: ValueColumns>(weights: UnsafePointer<Float>, weightStride: Int, rows: Int, count: Int, d: Int,
+                                                 acc: UnsafeMutablePointer<Float>, accStride: Int, _ source: S) {
+        // Rows past `rows` repeat the last row (its weights and accumulator).
+        let w0 = weights, w1 = w0 + Swift.min(1, rows - 1) * weightStride
+        let w2 = w0 + Swift.min(2, rows - 1) * weightStride, w3 = w0 + Swift.min(3, rows - 1) * weightStride
+        var i = 0
+        while i < d {
+            @inline(__always) func at(_ g: Int, _ c: Int) -> UnsafeMutableRawPointer {
+                UnsafeMutableRawPointer(acc + Swift.min(g, rows - 1) * accStride + i + 16 * c)
+            }
+            @inline(__always) func load(_ g: Int, _ c: Int) -> SIMD16<Float> { at(g, c).loadUnaligned(as: SIMD16<Float>.self) }
+            var s00 = load(0, 0), s01 = load(0, 1), s02 = load(0, 2), s03 = load(0, 3)
+            var s10 = load(1, 0), s11 = load(1, 1), s12 = load(1, 2), s13 = load(1, 3)
+            var s20 = load(2, 0), s21 = load(2, 1), s22 = load(2, 2), s23 = load(2, 3)
+            var s30 = load(3, 0), s31 = load(3, 1), s32 = load(3, 2), s33 = load(3, 3)
+            for j in 0..<count {
+                let x0 = source.column(j, i), x1 = source.column(j, i + 16)
+                let x2 = source.column(j, i + 32), x3 = source.column(j, i + 48)
+                let a = SIMD16<Float>(repeating: w0[j]), b = SIMD16<Float>(repeating: w1[j])
+                let c = SIMD16<Float>(repeating: w2[j]), e = SIMD16<Float>(repeating: w3[j])
+                s00 = s00.addingProduct(x0, a); s01 = s01.addingProduct(x1, a); s02 = s02.addingProduct(x2, a); s03 = s03.addingProduct(x3, a)
+                s10 = s10.addingProduct(x0, b); s11 = s11.addingProduct(x1, b); s12 = s12.addingProduct(x2, b); s13 = s13.addingProduct(x3, b)
+                s20 = s20.addingProduct(x0, c); s21 = s21.addingProduct(x1, c); s22 = s22.addingProduct(x2, c); s23 = s23.addingProduct(x3, c)
+                s30 = s30.addingProduct(x0, e); s31 = s31.addingProduct(x1, e); s32 = s32.addingProduct(x2, e); s33 = s33.addingProduct(x3, e)
+            }
+            // A repeated row computed exactly the last row's values; storing in reverse keeps it harmless.
+            @inline(__always) func store(_ g: Int, _ v0: SIMD16<Float>, _ v1: SIMD16<Float>, _ v2: SIMD16<Float>, _ v3: SIMD16<Float>) {
+                at(g, 0).storeBytes(of: v0, as: SIMD16<Float>.self); at(g, 1).storeBytes(of: v1, as: SIMD16<Float>.self)
+                at(g, 2).storeBytes(of: v2, as: SIMD16<Float>.self); at(g, 3).storeBytes(of: v3, as: SIMD16<Float>.self)
+            }
+            store(3, s30, s31, s32, s33); store(2, s20, s21, s22, s23)
+            store(1, s10, s11, s12, s13); store(0, s00, s01, s02, s03)
+            i += 64
+        }
     }
 }
 
