@@ -64,7 +64,14 @@ public struct FP8Scheme: KVScheme {
         parityRotation(role: role, headDim: headDim, options: options)
     }
 
-    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore { try makeStore(context) }
+    /// Keys in 16-position tiles (TiledFP8KeyStore, the same bytes), values in records (FP8Store).
+    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
+        let g = context.geometry
+        if let why = unsupportedReason(role: context.role, headDim: g.headDim) {
+            throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
+        }
+        return TiledFP8KeyStore(g, format: format)
+    }
     public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore { try makeStore(context) }
 
     private func makeStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore & ValueStore {
@@ -189,31 +196,26 @@ final class FP8Store: KeyStore, ValueStore {
 
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        let d = geometry.headDim, e4m3 = format == .e4m3
+        let d = geometry.headDim
         let first = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buf in
-            if e4m3 {
-                Self.accumulateRows(FP8E4M3.self, first, count: positions.count, d: d, stride: rows.recordBytes, weights: weights,
-                                    weightStride: weightStride, queryCount: queryCount, row: buf.baseAddress!, acc: acc, accStride: accStride)
-            } else {
-                Self.accumulateRows(FP8E5M2.self, first, count: positions.count, d: d, stride: rows.recordBytes, weights: weights,
-                                    weightStride: weightStride, queryCount: queryCount, row: buf.baseAddress!, acc: acc, accStride: accStride)
-            }
+        // 16 dims of a record decoded in registers (codes · scale · halfFactor, as `decodeFast`), then
+        // FloatStoreKernels' value sums (decode: 64-dim slabs, no row buffer).
+        if format == .e4m3 {
+            FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count,
+                                                d: d, acc: acc, accStride: accStride, FP8Columns<FP8E4M3>(records: first, stride: rows.recordBytes))
+        } else {
+            FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count,
+                                                d: d, acc: acc, accStride: accStride, FP8Columns<FP8E5M2>(records: first, stride: rows.recordBytes))
         }
     }
+}
 
-    /// acc[g·accStride + i] += Σ_j w[g·weightStride + j] · v_j[i]; row: [d] scratch.
-    @inline(__always) static func accumulateRows<E: FP8Encoding>(_ e: E.Type, _ first: UnsafeRawPointer, count: Int, d: Int, stride: Int,
-                                                                 weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int,
-                                                                 row: UnsafeMutablePointer<Float>, acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        var r = first
-        for j in 0..<count {
-            decodeFast(e, r, d, factor: halfToFloat(r.loadUnaligned(as: UInt16.self)), into: row)
-            for g in 0..<queryCount {
-                let w = weights[g * weightStride + j]
-                if w != 0 { VectorRowKernels.addScaled(acc + g * accStride, row, w, d) }
-            }
-            r += stride
-        }
+/// FP8 records [count, stride] ([f16 scale][codes]) as 16-dim f32 columns for FloatStoreKernels.
+struct FP8Columns<E: FP8Encoding>: ValueColumns {
+    let records: UnsafeRawPointer
+    let stride: Int
+    @inline(__always) func column(_ j: Int, _ i: Int) -> SIMD16<Float> {
+        let r = records + j * stride
+        return E.decode16(r + 2 + i) * SIMD16<Float>(repeating: halfToFloat(r.loadUnaligned(as: UInt16.self)) * E.halfFactor)
     }
 }
