@@ -7,8 +7,11 @@
 // the next f16 so that no element saturates. Counted in bpv: 8 + 16/headDim. vLLM does not rotate;
 // we apply llama.cpp's parity Hadamard rule (as for every quantized type; `--no-kv-rotation` turns
 // it off) because it measured slightly better (see `rotation(role:…)`).
-// Scores: the f32 query is dotted with each decoded row (bit-trick decode, FP8Codec); values:
-// each decoded row is added to the accumulators with weight · scale.
+// Scores: keys live in 16-position tiles (TiledFP8KeyStore.swift, the same bytes): a column of 16
+// positions decodes to one f32 vector (bit-trick decode, FP8Codec) for broadcast FMAs. FP8Store's
+// row scores (the f32 query dotted with each decoded row) remain as the row-major kernel for a store
+// built directly. Values: 16 dims of a record decoded in registers (codes · scale) and accumulated
+// with FloatStoreKernels' value sums.
 import GodwitKernels
 
 /// One FP8 record: [f16 scale][headDim codes]; 2 + headDim bytes.
