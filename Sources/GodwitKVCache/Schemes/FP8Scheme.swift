@@ -8,10 +8,9 @@
 // we apply llama.cpp's parity Hadamard rule (as for every quantized type; `--no-kv-rotation` turns
 // it off) because it measured slightly better (see `rotation(role:…)`).
 // Scores: keys live in 16-position tiles (TiledFP8KeyStore.swift, the same bytes): a column of 16
-// positions decodes to one f32 vector (bit-trick decode, FP8Codec) for broadcast FMAs. FP8Store's
-// row scores (the f32 query dotted with each decoded row) remain as the row-major kernel for a store
-// built directly. Values: 16 dims of a record decoded in registers (codes · scale) and accumulated
-// with FloatStoreKernels' value sums.
+// positions decodes to one f32 vector (bit-trick decode, FP8Codec) for broadcast FMAs. Values
+// (FP8Store): 16 dims of a record decoded in registers (codes · scale) and accumulated with
+// FloatStoreKernels' value sums.
 import GodwitKernels
 
 /// One FP8 record: [f16 scale][headDim codes]; 2 + headDim bytes.
@@ -69,28 +68,27 @@ public struct FP8Scheme: KVScheme {
 
     /// Keys in 16-position tiles (TiledFP8KeyStore, the same bytes), values in records (FP8Store).
     public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
-        let g = context.geometry
-        if let why = unsupportedReason(role: context.role, headDim: g.headDim) {
-            throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
-        }
-        return TiledFP8KeyStore(g, format: format)
+        TiledFP8KeyStore(try validated(context), format: format)
     }
-    public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore { try makeStore(context) }
+    public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore {
+        FP8Store(try validated(context), format: format)
+    }
 
-    private func makeStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore & ValueStore {
+    private func validated(_ context: KVStoreContext) throws(KVCacheError) -> KVStoreGeometry {
         let g = context.geometry
         if let why = unsupportedReason(role: context.role, headDim: g.headDim) {
             throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
         }
-        return FP8Store(g, format: format)
+        return g
     }
 }
 
-/// FP8 storage for keys or values. Records [headCount, capacity, 2 + headDim] (FP8Record).
+/// FP8 value storage (keys: TiledFP8KeyStore, the same records in tiles). Records
+/// [headCount, capacity, 2 + headDim] (FP8Record).
 /// The codec is chosen per call by a branch on `format` into `@inline(__always)` generic helpers, so
 /// each format gets a specialized loop (a generic class would run unspecialized through the protocol
 /// witness tables).
-final class FP8Store: KeyStore, ValueStore {
+final class FP8Store: ValueStore {
     let geometry: KVStoreGeometry
     let rows: VectorRecordStorage
     let format: FP8Scheme.Format
@@ -105,9 +103,6 @@ final class FP8Store: KeyStore, ValueStore {
 
     var allocatedBytes: Int { rows.allocatedBytes }
     func bytesHeld(tokens: Int) -> Int { rows.bytesHeld(tokens: tokens) }
-    /// Prepared query: the f32 query [headDim].
-    var preparedQueryBytes: Int { geometry.headDim * 4 }
-
     /// Encodes one vector x [d] into a record.
     static func encode<E: FP8Encoding>(_: E.Type, _ x: UnsafePointer<Float>, _ d: Int, into r: UnsafeMutableRawPointer) {
         var amax: Float = 0
@@ -132,16 +127,6 @@ final class FP8Store: KeyStore, ValueStore {
         for i in 0..<d { out[i] = E.decode(r.load(fromByteOffset: 2 + i, as: UInt8.self)) * s }
     }
 
-    /// Fast decode of a record's codes into out [d], multiplied by `factor` · halfFactor.
-    @inline(__always) static func decodeFast<E: FP8Encoding>(_: E.Type, _ r: UnsafeRawPointer, _ d: Int, factor: Float, into out: UnsafeMutableRawPointer) {
-        let f = SIMD16<Float>(repeating: factor * E.halfFactor)
-        var i = 0
-        while i < d {
-            out.storeBytes(of: E.decode16(r + 2 + i) * f, toByteOffset: i * 4, as: SIMD16<Float>.self)
-            i += 16
-        }
-    }
-
     func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         let d = geometry.headDim
         for t in 0..<count {
@@ -152,7 +137,7 @@ final class FP8Store: KeyStore, ValueStore {
         }
     }
 
-    /// Decodes with the scalar twin (tests compare `scores`/`accumulate` against it).
+    /// Decodes with the scalar twin (tests compare `accumulate` against it).
     func read(head: Int, positions: Range<Int>, into out: UnsafeMutablePointer<Float>) {
         let d = geometry.headDim
         for (j, p) in positions.enumerated() {
@@ -161,47 +146,11 @@ final class FP8Store: KeyStore, ValueStore {
         }
     }
 
-    func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {
-        dst.copyMemory(from: q, byteCount: geometry.headDim * 4)
-    }
-
-    func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
-                into out: UnsafeMutablePointer<Float>, outStride: Int) {
-        let d = geometry.headDim, e4m3 = format == .e4m3
-        let first = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buf in
-            // The branch sits inside the closure so that each arm is specialized for its codec.
-            if e4m3 {
-                Self.scoreRows(FP8E4M3.self, first, count: positions.count, d: d, stride: rows.recordBytes, queries: queries,
-                               queryCount: queryCount, row: buf.baseAddress!, out: out, outStride: outStride)
-            } else {
-                Self.scoreRows(FP8E5M2.self, first, count: positions.count, d: d, stride: rows.recordBytes, queries: queries,
-                               queryCount: queryCount, row: buf.baseAddress!, out: out, outStride: outStride)
-            }
-        }
-    }
-
-    /// out[g·outStride + j] = q_g · k_j for `count` records from `first`; row: [d] scratch.
-    @inline(__always) static func scoreRows<E: FP8Encoding>(_ e: E.Type, _ first: UnsafeRawPointer, count: Int, d: Int, stride: Int,
-                                                            queries: UnsafeRawPointer, queryCount: Int, row: UnsafeMutablePointer<Float>,
-                                                            out: UnsafeMutablePointer<Float>, outStride: Int) {
-        var r = first
-        for j in 0..<count {
-            decodeFast(e, r, d, factor: 1, into: row)
-            let s = halfToFloat(r.loadUnaligned(as: UInt16.self))
-            for g in 0..<queryCount {
-                let q = (queries + g * d * 4).assumingMemoryBound(to: Float.self)
-                out[g * outStride + j] = VectorRowKernels.dot(q, row, d) * s
-            }
-            r += stride
-        }
-    }
-
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
         let d = geometry.headDim
         let first = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
-        // 16 dims of a record decoded in registers (codes · scale · halfFactor, as `decodeFast`), then
+        // 16 dims of a record decoded in registers (codes · scale · halfFactor, FP8Columns), then
         // FloatStoreKernels' value sums (decode: 64-dim slabs, no row buffer).
         if format == .e4m3 {
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count,

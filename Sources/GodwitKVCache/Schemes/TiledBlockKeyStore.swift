@@ -31,7 +31,7 @@ final class TiledBlockKeyStore: KeyStore {
     let blockTileBytes: Int
     /// Bytes of one tile: blocks · blockTileBytes.
     let tileBytes: Int
-    /// Values per block (32), kept opaque to the optimizer (see `blockSums`).
+    /// Values per block (32), kept opaque to the optimizer (see `TileDot.sums`).
     let blockDims: Int
 
     /// The formats this store lays out in tiles.
@@ -151,43 +151,18 @@ final class TiledBlockKeyStore: KeyStore {
         }
     }
 
-    /// Integer block sums of 16 lanes: Σ_i q[i]·k[i, lane] over `n` = 32 dims (exact: integers < 2²⁴).
-    /// q: n f32 query codes; k: [n, 16] f32 codes. `n` comes from a stored property, not a literal:
-    /// with a constant trip count LLVM unrolled the loop fully and split the vectors into xmm pieces.
-    @inline(__always)
-    static func blockSums(_ q: UnsafeRawPointer, _ k: UnsafeRawPointer, _ n: Int) -> SIMD16<Float> {
-        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-        var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
-        var i = 0
-        while i < n {
-            @inline(__always) func kc(_ l: Int) -> SIMD16<Float> { k.load(fromByteOffset: (i + l) * 64, as: SIMD16<Float>.self) }
-            @inline(__always) func qb(_ l: Int) -> SIMD16<Float> {
-                SIMD16<Float>(repeating: q.loadUnaligned(fromByteOffset: (i + l) * 4, as: Float.self))
-            }
-            a0 = a0.addingProduct(qb(0), kc(0)); a1 = a1.addingProduct(qb(1), kc(1))
-            a2 = a2.addingProduct(qb(2), kc(2)); a3 = a3.addingProduct(qb(3), kc(3))
-            a4 = a4.addingProduct(qb(4), kc(4)); a5 = a5.addingProduct(qb(5), kc(5))
-            a6 = a6.addingProduct(qb(6), kc(6)); a7 = a7.addingProduct(qb(7), kc(7))
-            i += 8
-        }
-        // Exact integer sums, so any tree; x + y written as fma(x, 1, y) (see `scaledAdd`).
-        let one = SIMD16<Float>(repeating: 1)
-        var s = a0
-        s = s.addingProduct(a1, one); s = s.addingProduct(a2, one); s = s.addingProduct(a3, one)
-        s = s.addingProduct(a4, one); s = s.addingProduct(a5, one); s = s.addingProduct(a6, one)
-        return s.addingProduct(a7, one)
-    }
-
     /// Scores of one prepared query against a decoded tile: per lane, acc = 0, then
     /// acc = acc + (d_k·d_q)·isum over the blocks in order. codes [nb·n, 16] f32, scales [nb, 16] f32,
-    /// dq [nb]; the 16 scores go to `out` (returned, a SIMD16 travels in four xmm registers). Not inlined: inlined into the tile loop, LLVM scattered its vectors into xmm pieces
-    /// (a call per query row and tile costs little beside nb·32 FMAs).
+    /// dq [nb]; the 16 scores go to `out` (returned, a SIMD16 travels in four xmm registers). Not
+    /// inlined: inlined into the tile loop, LLVM scattered its vectors into xmm pieces (a call per
+    /// query row and tile costs little beside nb·32 FMAs).
     @inline(never)
     static func scoreTile(_ q: UnsafeRawPointer, _ codes: UnsafeRawPointer, _ scales: UnsafeRawPointer,
                           _ dq: UnsafePointer<Float>, _ nb: Int, _ n: Int, into out: UnsafeMutableRawPointer) {
         var acc = SIMD16<Float>()
         for b in 0..<nb {
-            let isum = blockSums(q + b * n * 4, codes + b * n * 64, n)
+            // Integer block sums (exact: integers < 2²⁴, so the summation order does not matter).
+            let isum = TileDot.sums(q + b * n * 4, codes + b * n * 64, n)
             acc = scaledAdd(acc, scales.load(fromByteOffset: b * 64, as: SIMD16<Float>.self), dq[b], isum)
         }
         out.storeBytes(of: acc, as: SIMD16<Float>.self)

@@ -7,7 +7,8 @@
 // dimension, so `decode16` turns dimension i of 16 positions into one f32 vector, and a query scores
 // 16 positions with headDim broadcast FMAs and no horizontal sum per (query, position).
 // Score per lane: (Σ_i q_i·(c_i·halfFactor)) · scale, the sum in 8 FMA chains added in order.
-// Deviation from FP8Store's row kernel: the summation order (rounding only). Values stay in FP8Store.
+// Deviation from the row kernel it replaced (decoded row · query, then · scale): the summation order
+// (rounding only). Values stay in FP8Store.
 import GodwitKernels
 
 final class TiledFP8KeyStore: KeyStore {
@@ -112,31 +113,13 @@ final class TiledFP8KeyStore: KeyStore {
         for i in 0..<d { dst.storeBytes(of: E.decode16(src + 16 * i) * f, toByteOffset: 64 * i, as: SIMD16<Float>.self) }
     }
 
-    /// out[lane] = (Σ_i q[i]·k[i, lane]) · scale[lane] over d (a multiple of 8) dims: 8 FMA chains,
-    /// added in order. Not inlined and writing through a pointer: inlined into the tile loop (or
+    /// out[lane] = (Σ_i q[i]·k[i, lane]) · scale[lane] over d (a multiple of 8) dims (`TileDot.sums`,
+    /// then fma(s, scale, −0) = s·scale). Not inlined and writing through a pointer: inlined into the tile loop (or
     /// returning a SIMD16, which travels in four xmm registers) LLVM split the vectors into xmm pieces.
     @inline(never)
     static func scoreTile(_ q: UnsafeRawPointer, _ k: UnsafeRawPointer, _ d: Int, _ scale: UnsafeRawPointer,
                           into out: UnsafeMutableRawPointer) {
-        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>(), a2 = SIMD16<Float>(), a3 = SIMD16<Float>()
-        var a4 = SIMD16<Float>(), a5 = SIMD16<Float>(), a6 = SIMD16<Float>(), a7 = SIMD16<Float>()
-        var i = 0
-        while i < d {
-            @inline(__always) func kc(_ l: Int) -> SIMD16<Float> { k.load(fromByteOffset: (i + l) * 64, as: SIMD16<Float>.self) }
-            @inline(__always) func qb(_ l: Int) -> SIMD16<Float> {
-                SIMD16<Float>(repeating: q.loadUnaligned(fromByteOffset: (i + l) * 4, as: Float.self))
-            }
-            a0 = a0.addingProduct(qb(0), kc(0)); a1 = a1.addingProduct(qb(1), kc(1))
-            a2 = a2.addingProduct(qb(2), kc(2)); a3 = a3.addingProduct(qb(3), kc(3))
-            a4 = a4.addingProduct(qb(4), kc(4)); a5 = a5.addingProduct(qb(5), kc(5))
-            a6 = a6.addingProduct(qb(6), kc(6)); a7 = a7.addingProduct(qb(7), kc(7))
-            i += 8
-        }
-        let one = SIMD16<Float>(repeating: 1)
-        var s = a0
-        s = s.addingProduct(a1, one); s = s.addingProduct(a2, one); s = s.addingProduct(a3, one)
-        s = s.addingProduct(a4, one); s = s.addingProduct(a5, one); s = s.addingProduct(a6, one)
-        s = s.addingProduct(a7, one)
+        let s = TileDot.sums(q, k, d)
         out.storeBytes(of: SIMD16<Float>(repeating: -0.0).addingProduct(s, scale.load(as: SIMD16<Float>.self)), as: SIMD16<Float>.self)
     }
 }
