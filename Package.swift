@@ -91,7 +91,7 @@ let package = Package(
         .testTarget(name: "GodwitGGUFTests", dependencies: ["GodwitGGUF", "GodwitTestSupport"]),
         .testTarget(name: "GodwitKernelsTests", dependencies: ["GodwitKernels", "GodwitTestSupport", .product(name: "Atomics", package: "swift-atomics")],
                     swiftSettings: plainSwift),
-        .testTarget(name: "GodwitKVCacheTests", dependencies: ["GodwitKVCache", "GodwitTestSupport"],
+        .testTarget(name: "GodwitKVCacheTests", dependencies: ["GodwitKVCache", "CGodwit", "GodwitTestSupport"],
                     swiftSettings: plainSwift),
         .testTarget(name: "GodwitTokenizerTests", dependencies: ["GodwitTokenizer", "GodwitTestSupport"]),
         .testTarget(name: "GodwitTests", dependencies: ["Godwit", "GodwitEval", "GodwitTestSupport"]),

@@ -40,6 +40,23 @@ static inline void godwit_spin_pause(void) {
 #endif
 }
 
+
+/// 16 f32 lanes and 16 i32 lanes (imported into Swift as SIMD16<Float> / SIMD16<Int32>).
+typedef float godwit_f32x16 __attribute__((ext_vector_type(16)));
+typedef int32_t godwit_i32x16 __attribute__((ext_vector_type(16)));
+
+/// r[i] = table[index[i] & 15]: a 16-entry lookup (codebook centroids) in one `vpermps` where the
+/// build targets AVX-512 (Swift has no dynamic lane shuffle); a lane loop elsewhere.
+static inline godwit_f32x16 godwit_lookup16(godwit_f32x16 table, godwit_i32x16 index) {
+#if defined(__AVX512F__)
+    return __builtin_ia32_permvarsf512(table, index);
+#else
+    godwit_f32x16 r;
+    for (int i = 0; i < 16; i++) r[i] = table[index[i] & 15];
+    return r;
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif
