@@ -177,8 +177,8 @@ import Testing
         let dim = 64, heads = 2, window = 24, total = 150
         let ring = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: 40, window: window)
         let full = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: total)
-        let rk = try Self.keyStore(name, ring, group: 8, residual: 4), fk = try Self.keyStore(name, full, group: 8, residual: 4)
-        let rv = try Self.valueStore(name, ring, group: 8, residual: 4), fv = try Self.valueStore(name, full, group: 8, residual: 4)
+        let rk = try Self.keyStore(name, ring, group: 16, residual: 4), fk = try Self.keyStore(name, full, group: 16, residual: 4)
+        let rv = try Self.valueStore(name, ring, group: 16, residual: 4), fv = try Self.valueStore(name, full, group: 16, residual: 4)
         var rng = TestRandom(seed: 5)
         let data = rng.vectors(count: total, dim: heads * dim)
         var position = 0
@@ -272,6 +272,7 @@ import Testing
     func invalidOptions() throws {
         let g = KVStoreGeometry(layer: 0, headCount: 1, headDim: 64, capacity: 8)
         #expect(throws: KVCacheError.self) { try Self.keyStore("kivi2", g, group: 0, residual: 0) }
+        #expect(throws: KVCacheError.self) { try Self.keyStore("kivi4", g, group: 24, residual: 0) }
         #expect(throws: KVCacheError.self) { try Self.valueStore("kivi4", g, group: 32, residual: -1) }
         let s = try KVSchemeRegistry.shared.scheme(named: "kivi4")
         #expect(s.unsupportedReason(role: .key, headDim: 40) != nil)

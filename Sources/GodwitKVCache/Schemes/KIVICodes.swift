@@ -71,7 +71,9 @@ public enum KIVI8Bit: KIVIBitWidth {
     }
 }
 
-/// One key group of one head: [scales f16 × headDim][zeros f16 × headDim][codes: groupSize × codeRowBytes].
+/// One key group of one head: [scales f16 × headDim][zeros f16 × headDim][codes], codes in 16-position
+/// tiles [groupSize / 16, headDim, 2·bits bytes]: chunk (m, c) packs channel c of the group's positions
+/// 16m…16m+15 (lane l = position 16m + l, packed like a 16-channel chunk). groupSize is a multiple of 16.
 public struct KIVIKeyGroupLayout: Sendable, Equatable {
     public let headDim: Int
     public let groupSize: Int
@@ -86,7 +88,7 @@ public struct KIVIKeyGroupLayout: Sendable, Equatable {
     public var scalesOffset: Int { 0 }
     public var zerosOffset: Int { headDim * 2 }
     public var codesOffset: Int { headDim * 4 }
-    /// Packed codes of one token: headDim · bits / 8.
+    /// Packed codes per token: headDim · bits / 8 (a tile of 16 tokens: 16 · codeRowBytes).
     public var codeRowBytes: Int { headDim * bits / 8 }
     public var byteSize: Int { codesOffset + groupSize * codeRowBytes }
 }

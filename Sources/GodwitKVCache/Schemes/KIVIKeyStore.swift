@@ -6,13 +6,16 @@
 // Rings: quantized groups live in slot g % groupSlots with groupSlots = ⌈capacity / G⌉ + 1, which
 // keeps every position ≥ end − capacity (what a sliding-window layer may still read); the tail lives
 // in slot p % (R + G).
-// Scores without dequantizing: q·k_j = Σ_c (q_c·s_c)·code_jc + Σ_c q_c·z_c; per group and query the
-// scaled query q⊙s and the constant are formed once, then each token is a float dot with its codes.
+// Codes are laid out in 16-position tiles (KIVIKeyGroupLayout; G a multiple of 16): one chunk holds
+// one channel's codes of 16 consecutive positions, so scoring decodes a tile of 16 keys into f32
+// [d, 16] once for all query rows and takes 16 dot products per query with TileDot.
 import GodwitKernels
 
 /// What PreRoPEKeyStore needs of a KIVI key store of any width.
 protocol KIVIKeyStoreBase: KeyStore {
     var excludeBefore: Int { get set }
+    /// RoPE for keys written before RoPE (set by PreRoPEKeyStore; nil: post-RoPE keys).
+    var tileRoPE: TileRoPE? { get set }
 }
 
 final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase {
@@ -33,6 +36,7 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase 
     /// Positions below this are held (and counted) but ignored by the group ranges: a wrapper keeps
     /// them exactly (PreRoPEKeyStore's sink) and never reads them from here.
     var excludeBefore = 0
+    var tileRoPE: TileRoPE?
 
     init(_ g: KVStoreGeometry, groupSize: Int, residual: Int) {
         geometry = g
@@ -103,7 +107,7 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase 
     private func quantizeGroup(_ g: Int) {
         let d = headDim, n = groupSize, bits = B.bits
         let first = start + g * n
-        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: d) { codeBuf in
+        withUnsafeTemporaryAllocation(of: UInt8.self, capacity: 16) { codeBuf in
             let codes = codeBuf.baseAddress!
             for h in 0..<geometry.headCount {
                 for j in 0..<n {
@@ -118,12 +122,12 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase 
                     block.storeBytes(of: s, toByteOffset: layout.scalesOffset + c * 2, as: UInt16.self)
                     block.storeBytes(of: z, toByteOffset: layout.zerosOffset + c * 2, as: UInt16.self)
                 }
-                for j in 0..<n {
-                    for c in 0..<d {
-                        let s = halfAt(block, layout.scalesOffset + c * 2), z = halfAt(block, layout.zerosOffset + c * 2)
-                        codes[c] = KIVICodes.encode(staging[j * d + c], scale: s, zero: z, bits: bits)
+                for c in 0..<d {
+                    let s = halfAt(block, layout.scalesOffset + c * 2), z = halfAt(block, layout.zerosOffset + c * 2)
+                    for m in 0..<n / 16 {
+                        for l in 0..<16 { codes[l] = KIVICodes.encode(staging[(m * 16 + l) * d + c], scale: s, zero: z, bits: bits) }
+                        KIVICodes.pack(codes, count: 16, bits: bits, into: block + layout.codesOffset + (m * d + c) * 2 * bits)
                     }
-                    KIVICodes.pack(codes, count: d, bits: bits, into: block + layout.codesOffset + j * layout.codeRowBytes)
                 }
             }
         }
@@ -153,8 +157,13 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase 
 
     // MARK: Reading
 
-    /// Key of a held position: out [headDim].
-    @inline(__always) private func dequantize(head: Int, position p: Int, into out: UnsafeMutablePointer<Float>) {
+    /// The chunk holding channel c of group-relative tile m: 16 positions' codes (KIVIKeyGroupLayout).
+    @inline(__always) private func chunk(_ block: UnsafeRawPointer, tile m: Int, channel c: Int) -> UnsafeRawPointer {
+        block + layout.codesOffset + (m * headDim + c) * 2 * B.bits
+    }
+
+    /// Key of a held position: out [headDim] (code by code: tests, truncation, the scalar twin).
+    private func dequantize(head: Int, position p: Int, into out: UnsafeMutablePointer<Float>) {
         if p >= quantizedEnd {
             let v = tailVector(head: head, position: p)
             for i in 0..<headDim { out[i] = F16Element.load(v + i * 2) }
@@ -162,27 +171,10 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase 
         }
         let r = p - start
         let block = UnsafeRawPointer(groupBlock(head: head, group: r / groupSize))
-        let row = block + layout.codesOffset + (r % groupSize) * layout.codeRowBytes
-        for c16 in 0..<headDim / 16 {
-            var s = SIMD16<Float>(), z = SIMD16<Float>()
-            for i in 0..<16 {
-                s[i] = halfAt(block, layout.scalesOffset + (c16 * 16 + i) * 2)
-                z[i] = halfAt(block, layout.zerosOffset + (c16 * 16 + i) * 2)
-            }
-            UnsafeMutableRawPointer(out).storeBytes(of: s * B.unpack16(row + c16 * B.chunkBytes) + z,
-                                                    toByteOffset: c16 * 64, as: SIMD16<Float>.self)
-        }
-    }
-
-    /// Scalar twin of `dequantize` (code by code, for `scalarScores`).
-    private func dequantizeScalar(head: Int, position p: Int, into out: UnsafeMutablePointer<Float>) {
-        guard p < quantizedEnd else { dequantize(head: head, position: p, into: out); return }
-        let r = p - start
-        let block = UnsafeRawPointer(groupBlock(head: head, group: r / groupSize))
-        let row = block + layout.codesOffset + (r % groupSize) * layout.codeRowBytes
+        let m = (r % groupSize) / 16, lane = r % 16
         for c in 0..<headDim {
             let s = halfAt(block, layout.scalesOffset + c * 2), z = halfAt(block, layout.zerosOffset + c * 2)
-            out[c] = s * Float(KIVICodes.code(row, channel: c, bits: B.bits)) + z
+            out[c] = s * Float(KIVICodes.code(chunk(block, tile: m, channel: c), channel: lane, bits: B.bits)) + z
         }
     }
 
@@ -196,75 +188,58 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase 
 
     // MARK: Scores
 
-    /// qs ← q ⊙ s for one group; returns Σ_c q_c·z_c. q, qs: [headDim] f32; block: a key group.
-    @inline(__always) private func scaleQuery(_ q: UnsafeRawPointer, block: UnsafeRawPointer, into qs: UnsafeMutableRawPointer) -> Float {
-        var accZ = SIMD16<Float>()
-        for c in 0..<headDim / 16 {
-            let qv = q.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
-            let s = F16Element.load16(block + layout.scalesOffset + c * 32)
-            let z = F16Element.load16(block + layout.zerosOffset + c * 32)
-            qs.storeBytes(of: qv * s, toByteOffset: c * 64, as: SIMD16<Float>.self)
-            accZ = accZ.addingProduct(qv, z)
-        }
-        return VectorOps.hsum(accZ)
-    }
-
-    /// Σ_c qs_c·code_c over one packed code row.
-    @inline(__always) private func dotCodes(_ qs: UnsafeRawPointer, _ row: UnsafeRawPointer) -> Float {
-        var a0 = SIMD16<Float>(), a1 = SIMD16<Float>()
-        let chunks = headDim / 16
-        var c = 0
-        while c + 2 <= chunks {
-            a0 = a0.addingProduct(qs.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self), B.unpack16(row + c * B.chunkBytes))
-            a1 = a1.addingProduct(qs.loadUnaligned(fromByteOffset: c * 64 + 64, as: SIMD16<Float>.self),
-                                  B.unpack16(row + (c + 1) * B.chunkBytes))
-            c += 2
-        }
-        if c < chunks {
-            a0 = a0.addingProduct(qs.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self), B.unpack16(row + c * B.chunkBytes))
-        }
-        return VectorOps.hsum(a0 + a1)
-    }
-
-    /// Σ_c q_c·k_c with an f16 key.
-    @inline(__always) private func dotHalf(_ q: UnsafeRawPointer, _ k: UnsafeRawPointer) -> Float {
-        var a0 = SIMD16<Float>()
-        for c in 0..<headDim / 16 {
-            a0 = a0.addingProduct(q.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self), F16Element.load16(k + c * 32))
-        }
-        return VectorOps.hsum(a0)
-    }
-
+    /// Quantized positions a tile (16 positions of one group) at a time: the tile is decoded once into
+    /// f32 [d, 16] (s_c·code + z_c), rotated when the keys are pre-RoPE (`tileRoPE`), and each query
+    /// row gets 16 scores from TileDot (no horizontal sums); f16 tail positions one at a time.
     func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
                 into out: UnsafeMutablePointer<Float>, outStride: Int) {
         let lo = positions.lowerBound, hi = positions.upperBound
-        let qBytes = preparedQueryBytes
-        let qEnd = min(hi, quantizedEnd)
-        var p = lo
-        withUnsafeTemporaryAllocation(byteCount: headDim * 4, alignment: 64) { buf in
-            let qs = buf.baseAddress!
+        let d = headDim, qBytes = preparedQueryBytes
+        let qEnd = max(lo, min(hi, quantizedEnd))
+        // tile [d, 16] f32, the group's scales and zeros [d] f32 each, one row of 16 scores.
+        withUnsafeTemporaryAllocation(byteCount: (d * 16 + 2 * d + 16) * 4, alignment: 16) { buffer in
+            let tile = buffer.baseAddress!, scales = tile + d * 64, zeros = scales + d * 4, lanes = zeros + d * 4
+            var p = lo, loaded = -1
             while p < qEnd {
-                let g = (p - start) / groupSize
-                let groupFirst = start + g * groupSize
-                let stop = min(qEnd, groupFirst + groupSize)
+                let r = p - start, g = r / groupSize
                 let block = UnsafeRawPointer(groupBlock(head: head, group: g))
-                let rows = block + layout.codesOffset + (p - groupFirst) * layout.codeRowBytes
-                for r in 0..<queryCount {
-                    let c0 = scaleQuery(queries + r * qBytes, block: block, into: qs)
-                    let o = out + r * outStride + (p - lo)
-                    var row = rows
-                    for j in 0..<(stop - p) {
-                        o[j] = c0 + dotCodes(qs, row)
-                        row += layout.codeRowBytes
+                if g != loaded {
+                    for c in 0..<d / 16 {
+                        scales.storeBytes(of: F16Element.load16(block + layout.scalesOffset + c * 32), toByteOffset: c * 64, as: SIMD16<Float>.self)
+                        zeros.storeBytes(of: F16Element.load16(block + layout.zerosOffset + c * 32), toByteOffset: c * 64, as: SIMD16<Float>.self)
                     }
+                    loaded = g
                 }
-                p = stop
+                let lane0 = r % 16, n = min(16 - lane0, qEnd - p)
+                let codes = chunk(block, tile: (r % groupSize) / 16, channel: 0)
+                let sf = UnsafeRawPointer(scales).assumingMemoryBound(to: Float.self)
+                let zf = UnsafeRawPointer(zeros).assumingMemoryBound(to: Float.self)
+                switch B.bits {
+                case 2: KIVITile.decode(KIVI2Bit.self, codes, sf, zf, d, into: tile)
+                case 3: KIVITile.decode(KIVI3Bit.self, codes, sf, zf, d, into: tile)
+                case 4: KIVITile.decode(KIVI4Bit.self, codes, sf, zf, d, into: tile)
+                case 5: KIVITile.decode(KIVI5Bit.self, codes, sf, zf, d, into: tile)
+                case 6: KIVITile.decode(KIVI6Bit.self, codes, sf, zf, d, into: tile)
+                default: KIVITile.decode(KIVI8Bit.self, codes, sf, zf, d, into: tile)
+                }
+                tileRoPE?.rotate(tile, position: p, lane: lane0)
+                for q in 0..<queryCount {
+                    KIVITile.dot(queries + q * qBytes, UnsafeRawPointer(tile), d, into: lanes)
+                    let src = UnsafeRawPointer(lanes).assumingMemoryBound(to: Float.self) + lane0
+                    let o = out + q * outStride + (p - lo)
+                    for l in 0..<n { o[l] = src[l] }
+                }
+                p += n
             }
-        }
-        while p < hi {
-            let k = UnsafeRawPointer(tailVector(head: head, position: p))
-            for r in 0..<queryCount { out[r * outStride + (p - lo)] = dotHalf(queries + r * qBytes, k) }
-            p += 1
+            // The f16 tail (rotated per position when pre-RoPE).
+            while p < hi {
+                let k = tile.assumingMemoryBound(to: Float.self)
+                let v = UnsafeRawPointer(tailVector(head: head, position: p))
+                for c in 0..<d / 16 { tile.storeBytes(of: F16Element.load16(v + c * 32), toByteOffset: c * 64, as: SIMD16<Float>.self) }
+                tileRoPE?.angles.rotate(k, headDim: d, position: p)
+                for q in 0..<queryCount { out[q * outStride + (p - lo)] = PreRoPEDot.dot(queries + q * qBytes, k, d) }
+                p += 1
+            }
         }
     }
 
@@ -273,7 +248,8 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase 
         withUnsafeTemporaryAllocation(of: Float.self, capacity: headDim) { buf in
             let k = buf.baseAddress!
             for (j, p) in positions.enumerated() {
-                dequantizeScalar(head: head, position: p, into: k)
+                dequantize(head: head, position: p, into: k)
+                tileRoPE?.angles.rotate(k, headDim: headDim, position: p)
                 for r in 0..<queryCount {
                     let q = (queries + r * preparedQueryBytes).assumingMemoryBound(to: Float.self)
                     var s: Float = 0
@@ -282,5 +258,26 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase 
                 }
             }
         }
+    }
+}
+
+/// The tile kernels of KIVIKeyStore, entered with a concrete width (a generic class's methods run
+/// unspecialized: every unpack was a witness call).
+enum KIVITile {
+    /// tile[c, l] = s_c·code(c, l) + z_c for c < d: codes [d, chunkBytes] (channel c's 16 positions per
+    /// chunk), scales/zeros [d] f32, tile [d, 16] f32.
+    @inline(never)
+    static func decode<W: KIVIBitWidth>(_: W.Type, _ codes: UnsafeRawPointer, _ scales: UnsafePointer<Float>,
+                                        _ zeros: UnsafePointer<Float>, _ d: Int, into tile: UnsafeMutableRawPointer) {
+        for c in 0..<d {
+            let v = SIMD16<Float>(repeating: zeros[c]).addingProduct(SIMD16<Float>(repeating: scales[c]), W.unpack16(codes + c * W.chunkBytes))
+            tile.storeBytes(of: v, toByteOffset: c * 64, as: SIMD16<Float>.self)
+        }
+    }
+
+    /// The 16 lanes' q·k of a decoded tile [d, 16] into out [16] (not inlined: see TileDot).
+    @inline(never)
+    static func dot(_ q: UnsafeRawPointer, _ tile: UnsafeRawPointer, _ d: Int, into out: UnsafeMutableRawPointer) {
+        out.storeBytes(of: TileDot.sums(q, tile, d), as: SIMD16<Float>.self)
     }
 }

@@ -94,6 +94,10 @@ public struct KIVIScheme: KVScheme {
         guard o.groupSize > 0 else {
             throw .invalidOption(name: "kv-group-size", value: "\(o.groupSize)", reason: "\(name) needs a positive group size")
         }
+        guard context.role == .value || o.groupSize % 16 == 0 else {
+            throw .invalidOption(name: "kv-group-size", value: "\(o.groupSize)",
+                                 reason: "\(name) keys need a multiple of 16 (codes are packed in 16-position tiles)")
+        }
         guard o.residual >= 0 else {
             throw .invalidOption(name: "kv-residual", value: "\(o.residual)", reason: "\(name) needs a residual ≥ 0")
         }

@@ -2,8 +2,8 @@
 // Positions start..<quantizedEnd are quantized rows (KIVIValueRowLayout: b-bit codes, f16 scale/zero
 // per group of Gv channels) in slot p % capacity; quantizedEnd..<end (the last R tokens) sit in an
 // f16 tail, slot p % (R + 1).
-// Accumulate without dequantizing into memory: Σ_j w_j·(s_jg·code_j + z_jg) per 16-channel chunk,
-// the weight folded into the group's scale and zero.
+// Accumulate: each row's 16-channel chunks are decoded in registers (s_g·code + z_g) and summed by
+// FloatStoreKernels.accumulateColumns (64-dim slabs, the query rows' accumulators in registers).
 import GodwitKernels
 
 final class KIVIValueStore<B: KIVIBitWidth>: ScalarTwinValueStore {
@@ -130,26 +130,26 @@ final class KIVIValueStore<B: KIVIBitWidth>: ScalarTwinValueStore {
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
         let lo = positions.lowerBound, hi = positions.upperBound
         let qEnd = max(lo, min(hi, quantizedEnd))
-        let chunksPerGroup = layout.channelGroup / 16
+        if qEnd > lo {
+            // Quantized rows through the shared value-sum kernel, entered with a concrete width.
+            let src = UnsafeRawPointer(row(head: head, position: lo))
+            @inline(__always) func run<W: KIVIBitWidth>(_: W.Type) {
+                FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: qEnd - lo,
+                                                    d: headDim, acc: acc, accStride: accStride,
+                                                    KIVIValueColumns<W>(rows: src, layout: layout))
+            }
+            switch B.bits {
+            case 2: run(KIVI2Bit.self)
+            case 3: run(KIVI3Bit.self)
+            case 4: run(KIVI4Bit.self)
+            case 5: run(KIVI5Bit.self)
+            case 6: run(KIVI6Bit.self)
+            default: run(KIVI8Bit.self)
+            }
+        }
         for r in 0..<queryCount {
             let w = weights + r * weightStride
             let a = UnsafeMutableRawPointer(acc + r * accStride)
-            var src = UnsafeRawPointer(row(head: head, position: lo))
-            for j in 0..<(qEnd - lo) {
-                let wj = w[j]
-                if wj != 0 {
-                    for g in 0..<layout.groups {
-                        let s = SIMD16<Float>(repeating: wj * halfAt(src, layout.scalesOffset + g * 2))
-                        let z = SIMD16<Float>(repeating: wj * halfAt(src, layout.zerosOffset + g * 2))
-                        for c in g * chunksPerGroup..<(g + 1) * chunksPerGroup {
-                            var sum = a.loadUnaligned(fromByteOffset: c * 64, as: SIMD16<Float>.self)
-                            sum = sum.addingProduct(s, B.unpack16(src + c * B.chunkBytes)) + z
-                            a.storeBytes(of: sum, toByteOffset: c * 64, as: SIMD16<Float>.self)
-                        }
-                    }
-                }
-                src += layout.byteSize
-            }
             for p in qEnd..<hi {
                 let wj = w[p - lo]
                 if wj == 0 { continue }
@@ -175,5 +175,17 @@ final class KIVIValueStore<B: KIVIBitWidth>: ScalarTwinValueStore {
                 }
             }
         }
+    }
+}
+
+/// Quantized value rows [count, layout.byteSize] as 16-dim columns: s_g·code + z_g (g = the channel
+/// group of dims i..<i+16), for FloatStoreKernels.accumulateColumns.
+struct KIVIValueColumns<W: KIVIBitWidth>: ValueColumns {
+    let rows: UnsafeRawPointer
+    let layout: KIVIValueRowLayout
+    @inline(__always) func column(_ j: Int, _ i: Int) -> SIMD16<Float> {
+        let r = rows + j * layout.byteSize, g = i / layout.channelGroup
+        let s = halfAt(r, layout.scalesOffset + g * 2), z = halfAt(r, layout.zerosOffset + g * 2)
+        return SIMD16<Float>(repeating: z).addingProduct(SIMD16<Float>(repeating: s), W.unpack16(r + (i / 16) * W.chunkBytes))
     }
 }

@@ -1,7 +1,8 @@
 // Pre-RoPE wrapper for a post-RoPE-agnostic key store (used by kivi{b}r, KIVIScheme.swift): the inner
 // store quantizes keys *before* RoPE (KVQuant, arXiv 2401.18079, §3.2: per-channel statistics are
-// stable before RoPE mixes channel pairs with position-dependent angles), and RoPE is applied per
-// position when scoring, after the inner store decodes the keys (RoPEAngleTable, PreRoPEKeys.swift).
+// stable before RoPE mixes channel pairs with position-dependent angles), and RoPE is applied when
+// scoring: the inner store rotates each decoded 16-position tile (TileRoPE.swift) before the dots;
+// the angles of each slot's position are recorded when written (RoPEAngleTable, PreRoPEKeys.swift).
 // The first `sinkTokens` positions (the attention sink; KVQuant keeps position 0 in full precision)
 // are also kept as f16 here and read from there. The inner store still receives them (so its token
 // groups stay aligned to position 0) but leaves them out of its group ranges (KIVIKeyStore.excludeBefore);
@@ -10,7 +11,7 @@ import GodwitKernels
 
 final class PreRoPEKeyStore: KeyStore {
     let geometry: KVStoreGeometry
-    let inner: any KeyStore
+    let inner: any KIVIKeyStoreBase
     let angles: RoPEAngleTable?
     let sinkTokens: Int
     /// [headCount, sinkTokens, headDim] f16
@@ -24,6 +25,7 @@ final class PreRoPEKeyStore: KeyStore {
         angles = rope.map { RoPEAngleTable(rope: $0, capacity: g.capacity) }
         sink = .allocate(byteCount: max(1, g.headCount * self.sinkTokens * g.headDim * 2), alignment: 64)
         inner.excludeBefore = self.sinkTokens
+        inner.tileRoPE = angles.map { TileRoPE(angles: $0) }
     }
 
     deinit { sink.deallocate() }
@@ -31,6 +33,7 @@ final class PreRoPEKeyStore: KeyStore {
     var keyInput: KeyInput { .preRoPE }
     var allocatedBytes: Int {
         inner.allocatedBytes + geometry.headCount * sinkTokens * geometry.headDim * 2 + (angles?.allocatedBytes ?? 0)
+            + (inner.tileRoPE?.allocatedBytes ?? 0)
     }
     func bytesHeld(tokens: Int) -> Int {
         let t = max(0, tokens)
@@ -78,23 +81,27 @@ final class PreRoPEKeyStore: KeyStore {
         dst.copyMemory(from: q, byteCount: geometry.headDim * 4)
     }
 
+    /// Sink positions from the f16 copy (rotated one at a time); the rest by the inner store, which
+    /// rotates its decoded tiles (TileRoPE).
     func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
                 into out: UnsafeMutablePointer<Float>, outStride: Int) {
-        let d = geometry.headDim, tile = 32
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: tile * d + 16) { buf in
-            let k = buf.baseAddress!
-            var lo = positions.lowerBound
-            while lo < positions.upperBound {
-                let hi = min(positions.upperBound, lo + tile)
-                read(head: head, positions: lo..<hi, into: k)
-                for p in lo..<hi {
-                    let kp = k + (p - lo) * d
-                    angles?.rotate(kp, headDim: d, position: p)
+        let d = geometry.headDim
+        let sinkEnd = min(max(positions.lowerBound, sinkTokens), positions.upperBound)
+        if positions.lowerBound < sinkEnd {
+            withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buf in
+                let k = buf.baseAddress!
+                for p in positions.lowerBound..<sinkEnd {
+                    let v = sinkVector(head: head, position: p)
+                    for i in 0..<d { k[i] = F16Element.load(v + i * 2) }
+                    angles?.rotate(k, headDim: d, position: p)
                     let j = p - positions.lowerBound
-                    for g in 0..<queryCount { out[g * outStride + j] = PreRoPEDot.dot(queries + g * d * 4, kp, d) }
+                    for g in 0..<queryCount { out[g * outStride + j] = PreRoPEDot.dot(queries + g * d * 4, k, d) }
                 }
-                lo = hi
             }
+        }
+        if sinkEnd < positions.upperBound {
+            inner.scores(queries: queries, queryCount: queryCount, head: head, positions: sinkEnd..<positions.upperBound,
+                         into: out + (sinkEnd - positions.lowerBound), outStride: outStride)
         }
     }
 }
