@@ -139,12 +139,17 @@ import Testing
             for g in 0..<3 { ks.prepareQuery(q.baseAddress! + g * d, into: p.baseAddress! + g * ks.preparedQueryBytes) }
         } }
         for h in 0..<Self.heads {
-            var fast = [Float](repeating: 0, count: 3 * n)
-            prepared.withUnsafeBytes { p in fast.withUnsafeMutableBufferPointer {
-                ks.scores(queries: p.baseAddress!, queryCount: 3, head: h, positions: 0..<n, into: $0.baseAddress!, outStride: n)
-            } }
-            let ref = NUQInspection.referenceScores(ks, queries: queries, head: h, positions: 0..<n)!
-            for i in 0..<3 * n { #expect(abs(Double(fast[i]) - ref[i]) <= 1e-4 * max(1, abs(ref[i])), "score \(i): \(fast[i]) vs \(ref[i])") }
+            // Whole range and ranges that start and end inside 16-position tiles.
+            for range in [0..<n, 5..<40, 33..<70, 47..<48, 1..<17] {
+                var fast = [Float](repeating: 0, count: 3 * range.count)
+                prepared.withUnsafeBytes { p in fast.withUnsafeMutableBufferPointer {
+                    ks.scores(queries: p.baseAddress!, queryCount: 3, head: h, positions: range, into: $0.baseAddress!, outStride: range.count)
+                } }
+                let ref = NUQInspection.referenceScores(ks, queries: queries, head: h, positions: range)!
+                for i in 0..<3 * range.count {
+                    #expect(abs(Double(fast[i]) - ref[i]) <= 1e-4 * max(1, abs(ref[i])), "score \(range) \(i): \(fast[i]) vs \(ref[i])")
+                }
+            }
             // Values: accumulate vs reference decode.
             let weights = (0..<3 * n).map { _ in rng.uniform() }
             var acc = [Float](repeating: 0, count: 3 * d)
@@ -160,6 +165,55 @@ import Testing
                 for i in 0..<d { #expect(abs(Double(acc[g * d + i]) - expect[i]) <= 1e-4 * max(1, abs(expect[i]))) }
             }
         }
+    }
+
+    @Test("A sliding-window ring (capacity not a multiple of 16) scores like a full store", arguments: [3, 4])
+    func ring(bits: Int) throws {
+        let window = 24, total = 100, d = Self.dim, w = Self.heads * Self.dim
+        let ringGeometry = KVStoreGeometry(layer: 0, headCount: Self.heads, headDim: d, capacity: 40, window: window)
+        let fullGeometry = KVStoreGeometry(layer: 0, headCount: Self.heads, headDim: d, capacity: 128)
+        let s = NUQScheme(bits: bits), cal = Self.calibration(dim: d)
+        let ring = try s.makeKeyStore(KVStoreContext(geometry: ringGeometry, role: .key, options: .init(), rope: Self.rope, calibration: cal))
+        let full = try s.makeKeyStore(KVStoreContext(geometry: fullGeometry, role: .key, options: .init(), rope: Self.rope, calibration: cal))
+        var rng = TestRandom(seed: 33)
+        let keys = rng.vectors(count: total, dim: w)
+        let q = rng.vectors(count: 2, dim: d, outliers: false)
+        var prepared = [UInt8](repeating: 0, count: 2 * ring.preparedQueryBytes)
+        prepared.withUnsafeMutableBytes { p in q.withUnsafeBufferPointer { qp in
+            for g in 0..<2 { ring.prepareQuery(qp.baseAddress! + g * d, into: p.baseAddress! + g * ring.preparedQueryBytes) }
+        } }
+        var position = 0
+        for n in [17, 1, 1, 9, 16, 3, 1, 20, 1, 1, 30] {
+            keys.withUnsafeBufferPointer { k in
+                for store in [ring, full] { store.write(k.baseAddress! + position * w, tokenStride: w, count: n, firstPosition: position) }
+            }
+            position += n
+            let lo = max(0, position - window)
+            // The ring's range may wrap: score it in two pieces, as the attention driver does.
+            let wrap = (position / 40) * 40
+            let pieces = lo < wrap && wrap < position ? [lo..<wrap, wrap..<position] : [lo..<position]
+            for h in 0..<Self.heads {
+                var a = [Float](repeating: 0, count: 2 * window), b = a
+                prepared.withUnsafeBytes { p in
+                    a.withUnsafeMutableBufferPointer { out in
+                        for piece in pieces {
+                            ring.scores(queries: p.baseAddress!, queryCount: 2, head: h, positions: piece,
+                                        into: out.baseAddress! + (piece.lowerBound - lo), outStride: window)
+                        }
+                    }
+                    b.withUnsafeMutableBufferPointer {
+                        full.scores(queries: p.baseAddress!, queryCount: 2, head: h, positions: lo..<position, into: $0.baseAddress!, outStride: window)
+                    }
+                }
+                for g in 0..<2 {
+                    for j in 0..<(position - lo) {
+                        let x = a[g * window + j], y = b[g * window + j]
+                        #expect(abs(x - y) <= 1e-4 * max(1, abs(y)), "bits \(bits) at \(position) head \(h) j \(j): \(x) vs \(y)")
+                    }
+                }
+            }
+        }
+        #expect(position == total)
     }
 
     @Test("Pre-RoPE keys rotated when scoring equal post-RoPE f32 keys (lossless twin, through the cache)")
