@@ -38,7 +38,7 @@ struct CacheOptions: ParsableArguments {
     @Flag(name: .customLong("no-kv-rotation"), help: "Do not rotate quantized K/V (llama.cpp rotates them with a Hadamard matrix).")
     var noRotation = false
 
-    @Option(name: .customLong("kv-group-size"), help: "Tokens per group for per-channel key quantization (KIVI).")
+    @Option(name: .customLong("kv-group-size"), help: "Tokens per group for per-channel key quantization (KIVI keys: a multiple of 16).")
     var groupSize: Int = 32
 
     @Option(name: .customLong("kv-residual"), help: "Recent tokens kept in full precision until their group fills (KIVI).")
