@@ -19,11 +19,14 @@ run f16 -ctk f16 -ctv f16
 run q8_0 -ctk q8_0 -ctv q8_0
 run q4_0 -ctk q4_0 -ctv q4_0
 run fp8_e4m3 -ctk fp8_e4m3 -ctv fp8_e4m3
+run fp8_e5m2 -ctk fp8_e5m2 -ctv fp8_e5m2
 run q8_kv -ctk q8_kv -ctv q8_kv
 run turbo4 -ctk turbo4 -ctv turbo4
 run turbo3 -ctk turbo3 -ctv turbo3
+run turbo2 -ctk turbo2 -ctv turbo2
 run kivi4 -ctk kivi4 -ctv kivi4 --kv-group-size 64 --kv-residual 0
 run kivi2 -ctk kivi2 -ctv kivi2 --kv-group-size 64 --kv-residual 0
 run kivi4pre/q4_0 -ctk kivi4pre -ctv q4_0 --kv-group-size 256 --kv-residual 0
 run nuq4 -ctk nuq4 -ctv nuq4 --kv-calibration "$cal"
 run nuq3 -ctk nuq3 -ctv nuq3 --kv-calibration "$cal"
+run "f16 (again: drift)" -ctk f16 -ctv f16
