@@ -20,7 +20,27 @@ import Testing
         return out
     }
 
-    @Test("Tiled turbo scores and column accumulate match their scalar twins",
+    /// The row kernel's dot (VectorRowKernels.dot: 16-lane FMA accumulators over the even and the odd
+    /// 16-dim chunks, added, then the lowHalf + highHalf tree), written out per lane in scalars.
+    static func rowKernelDot(_ q: [Float], _ k: [Float]) -> Float {
+        var a0 = [Float](repeating: 0, count: 16), a1 = a0
+        for c in 0..<q.count / 16 {
+            for m in 0..<16 {
+                let i = 16 * c + m
+                if c % 2 == 0 { a0[m] = a0[m].addingProduct(q[i], k[i]) }
+                else { a1[m] = a1[m].addingProduct(q[i], k[i]) }
+            }
+        }
+        var v = (0..<16).map { a0[$0] + a1[$0] }
+        var w = 8
+        while w >= 1 {
+            v = (0..<w).map { v[$0] + v[$0 + w] }
+            w /= 2
+        }
+        return v[0]
+    }
+
+    @Test("Tiled turbo scores are bitwise the row kernel; scores and column accumulate match their scalar twins",
           arguments: ["turbo2", "turbo3", "turbo4"], [64, 256])
     func fastMatchesTwin(name: String, dim: Int) throws {
         let heads = 2, capacity = 40, written = 70, rowsCount = 3
@@ -66,6 +86,8 @@ import Testing
                         for i in 0..<dim { mag += abs(queries[g * dim + i] * kb[j * dim + i]) }
                         let a = fast[g * n + j], b = twin[g * n + j]
                         #expect(abs(a - b) <= 1e-5 * mag + 1e-7, "\(name) dim \(dim) head \(head) \(range) row \(g) position \(j): \(a) vs \(b)")
+                        let r = Self.rowKernelDot(Array(queries[g * dim..<(g + 1) * dim]), Array(kb[j * dim..<(j + 1) * dim]))
+                        #expect(a.bitPattern == r.bitPattern, "\(name) dim \(dim) \(range) row \(g) position \(j): \(a) vs row kernel \(r)")
                     }
                     for j in range.count..<n { #expect(fast[g * n + j].isNaN, "\(name): wrote past the range") }
                 }
