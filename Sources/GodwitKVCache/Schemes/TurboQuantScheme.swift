@@ -166,12 +166,15 @@ final class TurboStore: ScalarTwinValueStore {
     let bits: Int
     /// The centroids repeated to 16 entries (TurboEncoder.lookupTable).
     let lookupTable: SIMD16<Float>
+    /// The unpacking permutes and shifts of this width (TurboColumns).
+    let unpack: TurboUnpack
 
     init(_ g: KVStoreGeometry, _ book: TurboCodebook, scale: TurboScale = .plain) {
         geometry = g
         encoder = TurboEncoder(book, scale: scale)
         bits = book.bits
         lookupTable = encoder.lookupTable
+        unpack = TurboUnpack(bits: book.bits)
         rows = VectorRecordStorage(g, recordBytes: TurboRecord.bytes(headDim: g.headDim, bits: book.bits))
     }
 
@@ -201,18 +204,18 @@ final class TurboStore: ScalarTwinValueStore {
 
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        let d = geometry.headDim, stride = rows.recordBytes, lut = lookupTable
+        let d = geometry.headDim, stride = rows.recordBytes, lut = lookupTable, unpack = self.unpack
         let first = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
         switch bits {
         case 2:
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count,
-                                                d: d, acc: acc, accStride: accStride, TurboColumns<Turbo2Bit>(records: first, stride: stride, table: lut))
+                                                d: d, acc: acc, accStride: accStride, TurboColumns<Turbo2Bit>(records: first, stride: stride, table: lut, unpack: unpack))
         case 3:
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count,
-                                                d: d, acc: acc, accStride: accStride, TurboColumns<Turbo3Bit>(records: first, stride: stride, table: lut))
+                                                d: d, acc: acc, accStride: accStride, TurboColumns<Turbo3Bit>(records: first, stride: stride, table: lut, unpack: unpack))
         default:
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count,
-                                                d: d, acc: acc, accStride: accStride, TurboColumns<Turbo4Bit>(records: first, stride: stride, table: lut))
+                                                d: d, acc: acc, accStride: accStride, TurboColumns<Turbo4Bit>(records: first, stride: stride, table: lut, unpack: unpack))
         }
     }
 
