@@ -17,11 +17,13 @@
 //   implementations; removes the (1 − MSE) shrinkage of scores and of the attention output).
 //   bpv = b + 16/headDim.
 // Keys live in 16-position tiles (TiledTurboKeyStore.swift, the same bytes per position): a tile's codes
-// decode with one `vpermps` per dimension (CodeLookup.lookup16) into centroids [d, 16] shared by the
-// query rows, and a query scores 16 positions with broadcast FMAs (TileDot.sums), times the 16 scales.
-// Values (TurboStore): records [f16 scale][codes], 16 dims of a record unpacked with one variable shift,
-// looked up with one `vpermps` and scaled in registers (TurboColumns), accumulated by FloatStoreKernels'
-// value sums: Σ_j w_j·scale_j·centroid[code] in the rotated domain.
+// decode with one `vpermps` per dimension (CodeLookup.lookup16) into keys scale·c [d, 16] shared by the
+// query rows, and a query scores 16 positions with broadcast FMAs in the summation order of the former
+// row kernel (scores bitwise unchanged).
+// Values (TurboStore): records [f16 scale][codes], 16 dims of a record unpacked with a zero-extension,
+// a lane permute and one variable shift, looked up with one `vpermps` and scaled in registers
+// (TurboColumns.swift), accumulated by FloatStoreKernels' value sums: Σ_j w_j·scale_j·centroid[code] in
+// the rotated domain (bitwise the former row kernel).
 // Record codes: coordinate i at bit b·i of the packed area (little-endian: 4-bit = 2 per byte, low
 // nibble first; 3-bit = 8 values in 3 bytes; 2-bit = 4 per byte).
 import GodwitKernels
@@ -158,7 +160,7 @@ struct TurboEncoder {
 /// TurboQuant value storage (keys: TiledTurboKeyStore, the same records in tiles), already rotated by
 /// the cache. Records [headCount, capacity, 2 + headDim·bits/8] (TurboRecord).
 /// `accumulate` branches on the width into FloatStoreKernels' value sums with a TurboColumns<W> per
-/// width (a constant width per specialization: the unpacking shifts are constants).
+/// width (a constant width per specialization; the unpacking permutes and shifts come from `unpack`).
 final class TurboStore: ScalarTwinValueStore {
     let geometry: KVStoreGeometry
     let rows: VectorRecordStorage
