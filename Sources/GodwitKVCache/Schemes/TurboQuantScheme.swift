@@ -16,12 +16,16 @@
 //   (TurboScale): ‖x‖/⟨u, Q(u)⟩, so that ⟨x̂, x⟩ = ‖x‖² (the norm correction of TurboQuant
 //   implementations; removes the (1 − MSE) shrinkage of scores and of the attention output).
 //   bpv = b + 16/headDim.
-// Scores: score = q · (‖k‖ · centroid[codes]), the codes of 16 coordinates unpacked with one
-// variable shift and looked up with compare + masked-broadcast chains into a one-row stack
-// buffer that the G query heads sharing the KV head reuse (no float copy of the cache is kept).
-// Values: Σ_j w_j·‖v_j‖·centroid[code] in the rotated domain, decoded the same way.
-// Codes: coordinate i at bit b·i of the packed area (little-endian: 4-bit = 2 per byte, low nibble
-// first; 3-bit = 8 values in 3 bytes; 2-bit = 4 per byte).
+// Keys live in 16-position tiles (TiledTurboKeyStore.swift, the same bytes per position): a tile's codes
+// decode with one `vpermps` per dimension (CodeLookup.lookup16) into keys scale·c [d, 16] shared by the
+// query rows, and a query scores 16 positions with broadcast FMAs in the summation order of the former
+// row kernel (scores bitwise unchanged).
+// Values (TurboStore): records [f16 scale][codes], 16 dims of a record unpacked with a zero-extension,
+// a lane permute and one variable shift, looked up with one `vpermps` and scaled in registers
+// (TurboColumns.swift), accumulated by FloatStoreKernels' value sums: Σ_j w_j·scale_j·centroid[code] in
+// the rotated domain (bitwise the former row kernel).
+// Record codes: coordinate i at bit b·i of the packed area (little-endian: 4-bit = 2 per byte, low
+// nibble first; 3-bit = 8 values in 3 bytes; 2-bit = 4 per byte).
 import GodwitKernels
 
 /// What the stored f16 "norm" is, given x, u = x/‖x‖ and its quantization Q(u) (centroids):
@@ -76,58 +80,47 @@ public struct TurboQuantScheme: KVScheme {
         return SignedHadamardRotation(block: headDim, dim: headDim, seed: Self.seed)
     }
 
-    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore { try makeStore(context) }
-    public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore { try makeStore(context) }
+    /// Keys in 16-position tiles (TiledTurboKeyStore), values in records (TurboStore); the same bytes per position.
+    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
+        let g = try validated(context)
+        return TiledTurboKeyStore(g, try TurboCodebook.shared(dim: g.headDim, bits: bits), scale: Self.keyScale)
+    }
+    public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore {
+        let g = try validated(context)
+        return TurboStore(g, try TurboCodebook.shared(dim: g.headDim, bits: bits), scale: Self.valueScale)
+    }
 
-    private func makeStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore & ValueStore {
+    private func validated(_ context: KVStoreContext) throws(KVCacheError) -> KVStoreGeometry {
         let g = context.geometry
         if let why = unsupportedReason(role: context.role, headDim: g.headDim) {
             throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
         }
-        let book = try TurboCodebook.shared(dim: g.headDim, bits: bits)
-        return TurboStore(g, book, scale: context.role == .key ? Self.keyScale : Self.valueScale)
+        return g
     }
 }
 
-/// TurboQuant storage for keys or values (already rotated by the cache).
-/// Records [headCount, capacity, 2 + headDim·bits/8] (TurboRecord).
-/// The hot loops take the bit width as an argument of `@inline(__always)` functions called from a
-/// `switch` with constant widths, so each width gets its own constant-folded loop (a generic class
-/// is not specialized through the store protocols' witness tables).
-final class TurboStore: KeyStore, ValueStore {
-    let geometry: KVStoreGeometry
-    let rows: VectorRecordStorage
+/// Encodes one head vector into a TurboQuant record (TurboRecord), for the key tiles and the value records.
+struct TurboEncoder {
     let codebook: TurboCodebook
-    /// The centroids, [2^bits] floats (read by `lookup` as masked broadcasts).
-    let table: UnsafeMutablePointer<Float>
-
     let bits: Int
     let scaleMode: TurboScale
 
-    init(_ g: KVStoreGeometry, _ book: TurboCodebook, scale: TurboScale = .plain) {
-        geometry = g
-        scaleMode = scale
+    init(_ book: TurboCodebook, scale: TurboScale) {
         codebook = book
         bits = book.bits
-        rows = VectorRecordStorage(g, recordBytes: TurboRecord.bytes(headDim: g.headDim, bits: book.bits))
-        table = .allocate(capacity: 16)
-        table.initialize(repeating: 0, count: 16)
-        for (i, c) in book.centroids.enumerated() { table[i] = c }
+        scaleMode = scale
     }
 
-    deinit {
-        rows.deallocate()
-        table.deallocate()
+    /// The centroids repeated to 16 entries, entry k = centroid[k mod 2^bits], for CodeLookup.lookup16:
+    /// an index whose bits above the code hold other codes' bits still selects the right centroid.
+    var lookupTable: SIMD16<Float> {
+        var t = SIMD16<Float>()
+        for k in 0..<16 { t[k] = codebook.centroids[k % codebook.centroids.count] }
+        return t
     }
 
-    var allocatedBytes: Int { rows.allocatedBytes }
-    func bytesHeld(tokens: Int) -> Int { rows.bytesHeld(tokens: tokens) }
-    /// Prepared query: the f32 query [headDim] (rotated by the cache).
-    var preparedQueryBytes: Int { geometry.headDim * 4 }
-
-    /// x [d] → record: f16 ‖x‖, then the packed codes of x/‖x‖.
-    func encode(_ x: UnsafePointer<Float>, into r: UnsafeMutableRawPointer) {
-        let d = geometry.headDim
+    /// x [d] → record: f16 scale (TurboScale of ‖x‖), then the packed codes of x/‖x‖ (coordinate i at bit b·i).
+    func encode(_ x: UnsafePointer<Float>, _ d: Int, into r: UnsafeMutableRawPointer) {
         var ss: Double = 0
         for i in 0..<d { ss += Double(x[i]) * Double(x[i]) }
         let norm = Float(ss.squareRoot())
@@ -162,126 +155,83 @@ final class TurboStore: KeyStore, ValueStore {
         if (bit & 7) + bits > 8 { w |= Int(r.load(fromByteOffset: 2 + (bit >> 3) + 1, as: UInt8.self)) << 8 }
         return (w >> (bit & 7)) & ((1 << bits) - 1)
     }
+}
 
-    /// Codes of coordinates 16c..<16c+16: two 32-bit loads (8 codes each, b bytes apart), one
-    /// variable shift, one mask. Reads up to 4 − b bytes past the record (VectorRecordStorage pads).
-    @inline(__always) static func codes16(_ packed: UnsafeRawPointer, chunk c: Int, bits b: Int) -> SIMD16<UInt32> {
-        let lo = packed.loadUnaligned(fromByteOffset: c * 2 * b, as: UInt32.self)
-        let hi = packed.loadUnaligned(fromByteOffset: c * 2 * b + b, as: UInt32.self)
-        let w = SIMD16<UInt32>(lowHalf: SIMD8(repeating: lo), highHalf: SIMD8(repeating: hi))
-        let u = UInt32(b)
-        let shifts = SIMD16<UInt32>(0, u, 2 * u, 3 * u, 4 * u, 5 * u, 6 * u, 7 * u, 0, u, 2 * u, 3 * u, 4 * u, 5 * u, 6 * u, 7 * u)
-        return (w &>> shifts) & SIMD16<UInt32>(repeating: UInt32(1 << b) - 1)
+/// TurboQuant value storage (keys: TiledTurboKeyStore, the same records in tiles), already rotated by
+/// the cache. Records [headCount, capacity, 2 + headDim·bits/8] (TurboRecord).
+/// `accumulate` branches on the width into FloatStoreKernels' value sums with a TurboColumns<W> per
+/// width (a constant width per specialization; the unpacking permutes and shifts come from `unpack`).
+final class TurboStore: ScalarTwinValueStore {
+    let geometry: KVStoreGeometry
+    let rows: VectorRecordStorage
+    let encoder: TurboEncoder
+    let bits: Int
+    /// The centroids repeated to 16 entries (TurboEncoder.lookupTable).
+    let lookupTable: SIMD16<Float>
+    /// The unpacking permutes and shifts of this width (TurboColumns).
+    let unpack: TurboUnpack
+
+    init(_ g: KVStoreGeometry, _ book: TurboCodebook, scale: TurboScale = .plain) {
+        geometry = g
+        encoder = TurboEncoder(book, scale: scale)
+        bits = book.bits
+        lookupTable = encoder.lookupTable
+        unpack = TurboUnpack(bits: book.bits)
+        rows = VectorRecordStorage(g, recordBytes: TurboRecord.bytes(headDim: g.headDim, bits: book.bits))
     }
 
-    /// table[idx] lane by lane for idx < 2^bits: a chain of compare + masked broadcast
-    /// (`vpcmpeqd` + `vbroadcastss {k}`), 2·(2^bits − 1) vector instructions per 16 values.
-    /// A register permute (vpermps) would be shorter, but LLVM scalarized every spelling of it
-    /// tried here into 16 loads + 16 inserts once the index vector came from the unpacking shifts.
-    @inline(__always) static func lookup(_ t: UnsafePointer<Float>, _ idx: SIMD16<UInt32>, bits: Int) -> SIMD16<Float> {
-        var v = SIMD16<Float>(repeating: t[0])
-        for k in 1..<(1 << bits) {
-            v.replace(with: SIMD16<Float>(repeating: t[k]), where: idx .== SIMD16<UInt32>(repeating: UInt32(k)))
-        }
-        return v
-    }
+    deinit { rows.deallocate() }
 
-    /// Record → centroid values [d] · factor (no rotation back: the rotated domain).
-    @inline(__always) static func decode(_ r: UnsafeRawPointer, _ d: Int, bits: Int, table: UnsafePointer<Float>, factor: Float,
-                                         into out: UnsafeMutableRawPointer) {
-        let f = SIMD16<Float>(repeating: factor)
-        for c in 0..<d / 16 {
-            out.storeBytes(of: lookup(table, codes16(r + 2, chunk: c, bits: bits), bits: bits) * f,
-                           toByteOffset: c * 64, as: SIMD16<Float>.self)
-        }
-    }
+    var allocatedBytes: Int { rows.allocatedBytes }
+    func bytesHeld(tokens: Int) -> Int { rows.bytesHeld(tokens: tokens) }
 
     func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         let d = geometry.headDim
         for t in 0..<count {
             for h in 0..<geometry.headCount {
-                encode(src + t * tokenStride + h * d, into: rows.record(head: h, position: firstPosition + t))
+                encoder.encode(src + t * tokenStride + h * d, d, into: rows.record(head: h, position: firstPosition + t))
             }
         }
     }
 
-    /// Scalar twin decode (rotated domain): out = ‖x‖ · centroid[code] per coordinate.
+    /// Scalar twin decode (rotated domain): out = scale · centroid[code] per coordinate.
     func read(head: Int, positions: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let d = geometry.headDim
+        let d = geometry.headDim, centroids = encoder.codebook.centroids
         for (j, p) in positions.enumerated() {
             let r = UnsafeRawPointer(rows.record(head: head, position: p))
-            let norm = halfToFloat(r.loadUnaligned(as: UInt16.self))
-            for i in 0..<d { out[j * d + i] = norm * codebook.centroids[Self.codeScalar(r, i, bits: bits)] }
-        }
-    }
-
-    func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {
-        dst.copyMemory(from: q, byteCount: geometry.headDim * 4)
-    }
-
-    func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
-                into out: UnsafeMutablePointer<Float>, outStride: Int) {
-        let d = geometry.headDim, bits = self.bits, table = self.table
-        let first = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buf in
-            // The switch sits inside the closure so that each arm's loop sees a constant width.
-            switch bits {
-            case 2: Self.scoreRows(bits: 2, first, count: positions.count, d: d, stride: rows.recordBytes, table: table,
-                                   queries: queries, queryCount: queryCount, row: buf.baseAddress!, out: out, outStride: outStride)
-            case 3: Self.scoreRows(bits: 3, first, count: positions.count, d: d, stride: rows.recordBytes, table: table,
-                                   queries: queries, queryCount: queryCount, row: buf.baseAddress!, out: out, outStride: outStride)
-            default: Self.scoreRows(bits: 4, first, count: positions.count, d: d, stride: rows.recordBytes, table: table,
-                                    queries: queries, queryCount: queryCount, row: buf.baseAddress!, out: out, outStride: outStride)
-            }
-        }
-    }
-
-    /// out[g·outStride + j] = q_g · (‖k_j‖ · c[codes_j]) for `count` records from `first`; row: [d] scratch.
-    @inline(__always) static func scoreRows(bits: Int, _ first: UnsafeRawPointer, count: Int, d: Int, stride: Int,
-                                            table: UnsafePointer<Float>, queries: UnsafeRawPointer, queryCount: Int,
-                                            row: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>, outStride: Int) {
-        var r = first
-        for j in 0..<count {
-            decode(r, d, bits: bits, table: table, factor: halfToFloat(r.loadUnaligned(as: UInt16.self)), into: row)
-            for g in 0..<queryCount {
-                out[g * outStride + j] = VectorRowKernels.dot(queries + g * d * 4, row, d)
-            }
-            r += stride
+            let scale = halfToFloat(r.loadUnaligned(as: UInt16.self))
+            for i in 0..<d { out[j * d + i] = scale * centroids[TurboEncoder.codeScalar(r, i, bits: bits)] }
         }
     }
 
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        let d = geometry.headDim, bits = self.bits, table = self.table
+        let d = geometry.headDim, stride = rows.recordBytes, lut = lookupTable, unpack = self.unpack
         let first = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buf in
-            switch bits {
-            case 2: Self.accumulateRows(bits: 2, first, count: positions.count, d: d, stride: rows.recordBytes, table: table,
-                                        weights: weights, weightStride: weightStride, queryCount: queryCount,
-                                        row: buf.baseAddress!, acc: acc, accStride: accStride)
-            case 3: Self.accumulateRows(bits: 3, first, count: positions.count, d: d, stride: rows.recordBytes, table: table,
-                                        weights: weights, weightStride: weightStride, queryCount: queryCount,
-                                        row: buf.baseAddress!, acc: acc, accStride: accStride)
-            default: Self.accumulateRows(bits: 4, first, count: positions.count, d: d, stride: rows.recordBytes, table: table,
-                                         weights: weights, weightStride: weightStride, queryCount: queryCount,
-                                         row: buf.baseAddress!, acc: acc, accStride: accStride)
-            }
+        switch bits {
+        case 2:
+            FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count,
+                                                d: d, acc: acc, accStride: accStride, TurboColumns<Turbo2Bit>(records: first, stride: stride, table: lut, unpack: unpack))
+        case 3:
+            FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count,
+                                                d: d, acc: acc, accStride: accStride, TurboColumns<Turbo3Bit>(records: first, stride: stride, table: lut, unpack: unpack))
+        default:
+            FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count,
+                                                d: d, acc: acc, accStride: accStride, TurboColumns<Turbo4Bit>(records: first, stride: stride, table: lut, unpack: unpack))
         }
     }
 
-    /// acc[g·accStride + i] += Σ_j w[g·weightStride + j] · ‖v_j‖ · c[code_j,i]; row: [d] scratch.
-    @inline(__always) static func accumulateRows(bits: Int, _ first: UnsafeRawPointer, count: Int, d: Int, stride: Int,
-                                                 table: UnsafePointer<Float>, weights: UnsafePointer<Float>, weightStride: Int,
-                                                 queryCount: Int, row: UnsafeMutablePointer<Float>,
-                                                 acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        var r = first
-        for j in 0..<count {
-            decode(r, d, bits: bits, table: table, factor: halfToFloat(r.loadUnaligned(as: UInt16.self)), into: row)
+    /// Scalar twin: each value decoded by `read`, then acc += w·v element by element, positions in order.
+    func scalarAccumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
+                          positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        let d = geometry.headDim
+        var v = [Float](repeating: 0, count: d)
+        for (j, p) in positions.enumerated() {
+            v.withUnsafeMutableBufferPointer { read(head: head, positions: p..<p + 1, into: $0.baseAddress!) }
             for g in 0..<queryCount {
                 let w = weights[g * weightStride + j]
-                if w != 0 { VectorRowKernels.addScaled(acc + g * accStride, row, w, d) }
+                for i in 0..<d { acc[g * accStride + i] += w * v[i] }
             }
-            r += stride
         }
     }
 }
