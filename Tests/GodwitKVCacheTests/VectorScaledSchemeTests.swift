@@ -52,8 +52,9 @@ import Testing
             for role in KVRole.allCases {
                 let s = try Self.store(name, role: role, dim: dim, heads: 3, capacity: 10)
                 #expect(s.bytesHeld(tokens: 7) == 7 * 3 * bytes)
-                // fp8 keys live in 16-position tiles (TiledFP8KeyStore): capacity rounds up to 16.
-                let slots = role == .key && name.hasPrefix("fp8") ? 16 : 10
+                // fp8 and q8_kv keys live in 16-position tiles (TiledFP8KeyStore, TiledQ8KVKeyStore):
+                // capacity rounds up to 16.
+                let slots = role == .key && (name.hasPrefix("fp8") || name == "q8_kv") ? 16 : 10
                 #expect(s.allocatedBytes == slots * 3 * bytes)
             }
         }
