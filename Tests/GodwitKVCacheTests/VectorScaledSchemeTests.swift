@@ -52,8 +52,9 @@ import Testing
             for role in KVRole.allCases {
                 let s = try Self.store(name, role: role, dim: dim, heads: 3, capacity: 10)
                 #expect(s.bytesHeld(tokens: 7) == 7 * 3 * bytes)
-                // fp8 and turbo keys live in 16-position tiles (TiledFP8KeyStore, TiledTurboKeyStore): capacity rounds up to 16.
-                let slots = role == .key && (name.hasPrefix("fp8") || name.hasPrefix("turbo")) ? 16 : 10
+                // Every key store of these schemes lives in 16-position tiles (TiledFP8KeyStore,
+                // TiledTurboKeyStore, TiledQ8KVKeyStore): capacity rounds up to 16.
+                let slots = role == .key ? 16 : 10
                 #expect(s.allocatedBytes == slots * 3 * bytes)
             }
         }

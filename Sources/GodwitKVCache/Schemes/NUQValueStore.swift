@@ -2,8 +2,9 @@
 // head vector is normalized online per token: its ⌈1%·headDim⌉ largest magnitudes are outliers
 // (kept exactly as f16 + index), the rest are divided by s = max |inlier| (stored as f16) and coded
 // as the nearest of 2^bits per-layer centroids in [−1, 1]. Position 0 (the attention sink) is f16.
-// Accumulation: each position is decoded into a stack buffer (centroid · s, outliers patched) and
-// added with each query row's weight.
+// Accumulation: 16 dims of a position at a time in registers (NUQValueColumns.swift: centroid · s by
+// one vpermps lookup, outliers patched in), through FloatStoreKernels.accumulateColumns; the sink
+// through the f16 kernel. Bitwise the decoded rows added with fma in position order.
 // Deviations from the reference: absmax scaling per token instead of the reference's per-token
 // min/max with offset (one f16 instead of two), a fixed outlier count per vector instead of a
 // global threshold, and the sink kept in f16.
@@ -17,6 +18,8 @@ final class NUQValueStore: ValueStore {
     let headBytes: Int
     let sink: UnsafeMutablePointer<UInt16>
     let codebook: NUQCodebook
+    /// The codebook as a 16-entry lookup table (NUQValueColumns.table).
+    let table: SIMD16<Float>
 
     init(_ g: KVStoreGeometry, bits: Int, codebook: NUQCodebook) {
         geometry = g
@@ -26,6 +29,8 @@ final class NUQValueStore: ValueStore {
         sink = .allocate(capacity: g.headCount * g.headDim)
         sink.initialize(repeating: 0, count: g.headCount * g.headDim)
         self.codebook = codebook
+        precondition(codebook.books == 1 && g.headDim % 16 == 0, "NUQValueStore: one shared codebook, head dim a multiple of 16")
+        table = NUQValueColumns.table(codebook.centroids, bits: bits)
     }
 
     deinit { storage.deallocate(); sink.deallocate() }
@@ -146,21 +151,22 @@ final class NUQValueStore: ValueStore {
         for (j, p) in positions.enumerated() { decode(head: head, position: p, into: out + j * d) }
     }
 
+    /// The sink (position 0, f16) through the float kernel, then the records through NUQValueColumns
+    /// (bitwise the decoded rows added in position order; positions never wrap within one call).
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
         let d = geometry.headDim
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: d + 16) { buf in
-            let v = buf.baseAddress!
-            for (j, p) in positions.enumerated() {
-                var any = false
-                for g in 0..<queryCount where weights[g * weightStride + j] != 0 { any = true; break }
-                guard any else { continue }
-                decode(head: head, position: p, into: v)
-                for g in 0..<queryCount {
-                    let w = weights[g * weightStride + j]
-                    if w != 0 { VectorOps.addScaled(acc + g * accStride, v, weight: w, d) }
-                }
-            }
+        var first = positions.lowerBound, w = weights
+        if first == 0 && !positions.isEmpty {
+            FloatStoreKernels.accumulate(F16Element.self, weights: w, weightStride: weightStride, rows: queryCount,
+                                         values: UnsafeRawPointer(sink + head * d), vectorBytes: d * 2, count: 1, d: d,
+                                         acc: acc, accStride: accStride)
+            first += 1
+            w += 1
         }
+        guard first < positions.upperBound else { return }
+        NUQValueKernel.accumulate(weights: w, weightStride: weightStride, rows: queryCount, count: positions.upperBound - first,
+                                  d: d, acc: acc, accStride: accStride,
+                                  NUQValueColumns(records: UnsafeRawPointer(row(head: head, position: first)), record: record, table: table))
     }
 }

@@ -6,7 +6,10 @@
 // Encoding: d = absmax/127, q = round-to-nearest-even(x/d). The query is encoded the same way;
 // score = Float(Σ q_k·q_q as Int32) · (d_k·d_q): each score depends only on its own key and query,
 // so results are bit-identical however positions are split into ranges or threads.
-// Values: each row is dequantized into a stack buffer and added with weight (like BlockStore).
+// Layout: keys in 16-position tiles of the same bytes (TiledQ8KVKeyStore.swift; head dims ≤ 1024,
+// beyond which the row store below scores them); values row-major [headCount, capacity, 4 + headDim]
+// (Q8KVStore), accumulated 16 dims at a time in registers (FloatStoreKernels.accumulateColumns with
+// Q8KVColumns: the same q · d products, one fma per term — bitwise the old decoded-row path).
 // Rotation: llama.cpp's parity Hadamard rule (rotated K/V, as for q8_0).
 import GodwitKernels
 
@@ -34,7 +37,13 @@ public struct Q8KVScheme: KVScheme {
         parityRotation(role: role, headDim: headDim, options: options)
     }
 
-    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore { try makeStore(context) }
+    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
+        let g = context.geometry
+        if unsupportedReason(role: context.role, headDim: g.headDim) == nil && TiledQ8KVKeyStore.supports(headDim: g.headDim) {
+            return TiledQ8KVKeyStore(g)
+        }
+        return try makeStore(context)
+    }
     public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore { try makeStore(context) }
 
     private func makeStore(_ context: KVStoreContext) throws(KVCacheError) -> Q8KVStore {
@@ -46,7 +55,8 @@ public struct Q8KVScheme: KVScheme {
     }
 }
 
-/// Q8_KV storage for keys or values. Records [headCount, capacity, 4 + headDim] (Q8KVRecord).
+/// Q8_KV storage for values (and keys of head dims TiledQ8KVKeyStore does not take).
+/// Records [headCount, capacity, 4 + headDim] (Q8KVRecord).
 final class Q8KVStore: KeyStore, ValueStore {
     let geometry: KVStoreGeometry
     let rows: VectorRecordStorage
@@ -80,24 +90,6 @@ final class Q8KVStore: KeyStore, ValueStore {
         var i = 0
         while i < d { s &+= dotI8x32(a + i, b + i); i += 32 }
         return s
-    }
-
-    /// 16 int8 → floats.
-    @inline(__always) static func i8toF(_ p: UnsafeRawPointer) -> SIMD16<Float> {
-        let v = p.loadUnaligned(as: SIMD16<Int8>.self)
-        var r = SIMD16<Float>()
-        for i in 0..<16 { r[i] = Float(v[i]) }
-        return r
-    }
-
-    /// Record → floats [d] (q · scale), vectorized.
-    @inline(__always) static func decode(_ r: UnsafeRawPointer, _ d: Int, into out: UnsafeMutableRawPointer) {
-        let s = SIMD16<Float>(repeating: r.loadUnaligned(as: Float.self))
-        var i = 0
-        while i < d {
-            out.storeBytes(of: i8toF(r + 4 + i) * s, toByteOffset: i * 4, as: SIMD16<Float>.self)
-            i += 16
-        }
     }
 
     func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
@@ -139,21 +131,32 @@ final class Q8KVStore: KeyStore, ValueStore {
         }
     }
 
+    /// Σ w · (q · d) per 16-dim column in registers (Q8KVColumns); positions never wrap in one call.
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        let d = geometry.headDim
-        let stride = rows.recordBytes
-        withUnsafeTemporaryAllocation(of: Float.self, capacity: d) { buf in
-            let v = buf.baseAddress!
-            var r = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
-            for j in 0..<positions.count {
-                Self.decode(r, d, into: v)
-                for g in 0..<queryCount {
-                    let w = weights[g * weightStride + j]
-                    if w != 0 { VectorRowKernels.addScaled(acc + g * accStride, v, w, d) }
-                }
-                r += stride
-            }
-        }
+        Q8KVValueKernel.accumulate(weights: weights, weightStride: weightStride, rows: queryCount,
+                                   values: UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound)),
+                                   recordBytes: rows.recordBytes, count: positions.count, d: geometry.headDim,
+                                   acc: acc, accStride: accStride)
+    }
+}
+
+/// Non-generic entry so the column kernel is compiled once for Q8KVColumns.
+enum Q8KVValueKernel {
+    static func accumulate(weights: UnsafePointer<Float>, weightStride: Int, rows: Int, values: UnsafeRawPointer, recordBytes: Int,
+                           count: Int, d: Int, acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: rows, count: count, d: d,
+                                            acc: acc, accStride: accStride, Q8KVColumns(values: values, recordBytes: recordBytes))
+    }
+}
+
+/// Q8_KV rows [count, recordBytes] (Q8KVRecord: d f32, codes [headDim] int8); x = q · d.
+struct Q8KVColumns: ValueColumns {
+    let values: UnsafeRawPointer
+    let recordBytes: Int
+    @inline(__always) func column(_ j: Int, _ i: Int) -> SIMD16<Float> {
+        let r = values + j * recordBytes
+        return SIMD16<Float>(repeating: -0.0).addingProduct(Lanes.float(Lanes.signedBytes(r, 4 + i)),
+                                                             SIMD16<Float>(repeating: r.loadUnaligned(as: Float.self)))
     }
 }
