@@ -131,20 +131,17 @@ final class KIVIValueStore<B: KIVIBitWidth>: ScalarTwinValueStore {
         let lo = positions.lowerBound, hi = positions.upperBound
         let qEnd = max(lo, min(hi, quantizedEnd))
         if qEnd > lo {
-            // Quantized rows through the shared value-sum kernel, entered with a concrete width.
+            // Quantized rows through the shared value-sum kernel, entered with a concrete width (a
+            // generic class's methods, and functions nested in them, run unspecialized).
             let src = UnsafeRawPointer(row(head: head, position: lo))
-            @inline(__always) func run<W: KIVIBitWidth>(_: W.Type) {
-                FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: qEnd - lo,
-                                                    d: headDim, acc: acc, accStride: accStride,
-                                                    KIVIValueColumns<W>(rows: src, layout: layout))
-            }
+            let n = qEnd - lo
             switch B.bits {
-            case 2: run(KIVI2Bit.self)
-            case 3: run(KIVI3Bit.self)
-            case 4: run(KIVI4Bit.self)
-            case 5: run(KIVI5Bit.self)
-            case 6: run(KIVI6Bit.self)
-            default: run(KIVI8Bit.self)
+            case 2: KIVIValueKernel.accumulate(KIVI2Bit.self, weights, weightStride, queryCount, src, layout, n, acc, accStride)
+            case 3: KIVIValueKernel.accumulate(KIVI3Bit.self, weights, weightStride, queryCount, src, layout, n, acc, accStride)
+            case 4: KIVIValueKernel.accumulate(KIVI4Bit.self, weights, weightStride, queryCount, src, layout, n, acc, accStride)
+            case 5: KIVIValueKernel.accumulate(KIVI5Bit.self, weights, weightStride, queryCount, src, layout, n, acc, accStride)
+            case 6: KIVIValueKernel.accumulate(KIVI6Bit.self, weights, weightStride, queryCount, src, layout, n, acc, accStride)
+            default: KIVIValueKernel.accumulate(KIVI8Bit.self, weights, weightStride, queryCount, src, layout, n, acc, accStride)
             }
         }
         for r in 0..<queryCount {
@@ -187,5 +184,17 @@ struct KIVIValueColumns<W: KIVIBitWidth>: ValueColumns {
         let r = rows + j * layout.byteSize, g = i / layout.channelGroup
         let s = halfAt(r, layout.scalesOffset + g * 2), z = halfAt(r, layout.zerosOffset + g * 2)
         return SIMD16<Float>(repeating: z).addingProduct(SIMD16<Float>(repeating: s), W.unpack16(r + (i / 16) * W.chunkBytes))
+    }
+}
+
+enum KIVIValueKernel {
+    /// accumulateColumns over `count` quantized rows [count, layout.byteSize] of width W.
+    @inline(never)
+    static func accumulate<W: KIVIBitWidth>(_: W.Type, _ weights: UnsafePointer<Float>, _ weightStride: Int, _ rows: Int,
+                                            _ src: UnsafeRawPointer, _ layout: KIVIValueRowLayout, _ count: Int,
+                                            _ acc: UnsafeMutablePointer<Float>, _ accStride: Int) {
+        FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: rows, count: count,
+                                            d: layout.headDim, acc: acc, accStride: accStride,
+                                            KIVIValueColumns<W>(rows: src, layout: layout))
     }
 }
