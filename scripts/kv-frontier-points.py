@@ -43,5 +43,10 @@ for p in data["points"]:
     print(f"{p['label']}: bpv {bpv:.4f} PPL {ppl:.4f} ΔPPL {p['dppl']:+.2f} % ({time.time() - t:.0f} s)", flush=True)
 data["command"] = f"godwit perplexity -f ../shared/data/wikitext-2-test.txt -c 512 --chunks {chunks} ARGS"
 data["baseline"] = f"f16/f16 PPL {base:.4f} of the same build (scripts/kv-frontier-points.py re-measures every point)"
-json.dump(data, open(path, "w"), indent=2, ensure_ascii=False)
-open(path, "a").write("\n")
+# One line per point, as the file is kept by hand.
+head = {k: v for k, v in data.items() if k != "points"}
+lines = ["{"] + [f"  {json.dumps(k, ensure_ascii=False)}: {json.dumps(v, ensure_ascii=False)}," for k, v in head.items()]
+lines.append('  "points": [')
+lines.append(",\n".join("    " + json.dumps(p, ensure_ascii=False) for p in data["points"]))
+lines += ["  ]", "}"]
+open(path, "w").write("\n".join(lines) + "\n")
