@@ -224,10 +224,8 @@ final class KIVIKeyStore<B: KIVIBitWidth>: ScalarTwinKeyStore, KIVIKeyStoreBase 
                 }
                 tileRoPE?.rotate(tile, position: p, lane: lane0)
                 for q in 0..<queryCount {
-                    KIVITile.dot(queries + q * qBytes, UnsafeRawPointer(tile), d, into: lanes)
-                    let src = UnsafeRawPointer(lanes).assumingMemoryBound(to: Float.self) + lane0
-                    let o = out + q * outStride + (p - lo)
-                    for l in 0..<n { o[l] = src[l] }
+                    TileDot.scores(queries + q * qBytes, UnsafeRawPointer(tile), d, into: lanes)
+                    TileDot.copyLanes(UnsafeRawPointer(lanes), from: lane0, count: n, to: out + q * outStride + (p - lo))
                 }
                 p += n
             }
@@ -273,11 +271,5 @@ enum KIVITile {
             let v = SIMD16<Float>(repeating: zeros[c]).addingProduct(SIMD16<Float>(repeating: scales[c]), W.unpack16(codes + c * W.chunkBytes))
             tile.storeBytes(of: v, toByteOffset: c * 64, as: SIMD16<Float>.self)
         }
-    }
-
-    /// The 16 lanes' q·k of a decoded tile [d, 16] into out [16] (not inlined: see TileDot).
-    @inline(never)
-    static func dot(_ q: UnsafeRawPointer, _ tile: UnsafeRawPointer, _ d: Int, into out: UnsafeMutableRawPointer) {
-        out.storeBytes(of: TileDot.sums(q, tile, d), as: SIMD16<Float>.self)
     }
 }

@@ -234,10 +234,8 @@ final class NUQKeyStore: KeyStore {
                 for l in lane0..<lane0 + n { patchOutliers(head: head, slot: slot - lane0 + l, into: tf + l, stride: 16) }
                 tileRoPE?.rotate(t, position: p, lane: lane0)
                 for g in 0..<queryCount {
-                    KIVITile.dot(queries + g * d * 4, UnsafeRawPointer(t), d, into: lanes)
-                    let src = UnsafeRawPointer(lanes).assumingMemoryBound(to: Float.self) + lane0
-                    let o = out + g * outStride + (p - lo)
-                    for l in 0..<n { o[l] = src[l] }
+                    TileDot.scores(queries + g * d * 4, UnsafeRawPointer(t), d, into: lanes)
+                    TileDot.copyLanes(UnsafeRawPointer(lanes), from: lane0, count: n, to: out + g * outStride + (p - lo))
                 }
                 p += n
             }

@@ -29,4 +29,22 @@ enum TileDot {
         s = s.addingProduct(a4, one); s = s.addingProduct(a5, one); s = s.addingProduct(a6, one)
         return s.addingProduct(a7, one)
     }
+
+    /// The 16 lanes' q·k of a decoded tile [n, 16] f32 into out [16] (not inlined: inlined into the
+    /// tile loops, LLVM split the vectors into xmm pieces).
+    @inline(never)
+    static func scores(_ q: UnsafeRawPointer, _ tile: UnsafeRawPointer, _ n: Int, into out: UnsafeMutableRawPointer) {
+        out.storeBytes(of: sums(q, tile, n), as: SIMD16<Float>.self)
+    }
+
+    /// Copies lanes lane0..<lane0+n of a row of 16 scores to out[0..<n] (one vector store for a whole tile).
+    @inline(__always)
+    static func copyLanes(_ lanes: UnsafeRawPointer, from lane0: Int, count n: Int, to out: UnsafeMutablePointer<Float>) {
+        if n == 16 {
+            UnsafeMutableRawPointer(out).storeBytes(of: lanes.loadUnaligned(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
+        } else {
+            let l = lanes.assumingMemoryBound(to: Float.self) + lane0
+            for k in 0..<n { out[k] = l[k] }
+        }
+    }
 }

@@ -137,14 +137,7 @@ final class TiledBlockKeyStore: KeyStore {
                     let q = queries + g * qStride
                     let dq = (q + d * 4).assumingMemoryBound(to: Float.self)
                     Self.scoreTile(q, UnsafeRawPointer(codes), UnsafeRawPointer(scales), dq, nb, blockDims, into: lanes)
-                    let acc = lanes.load(as: SIMD16<Float>.self)
-                    let o = out + g * outStride + j
-                    if n == 16 {
-                        UnsafeMutableRawPointer(o).storeBytes(of: acc, as: SIMD16<Float>.self)
-                    } else {
-                        let l0 = UnsafeRawPointer(lanes).assumingMemoryBound(to: Float.self) + lane0
-                        for l in 0..<n { o[l] = l0[l] }
-                    }
+                    TileDot.copyLanes(UnsafeRawPointer(lanes), from: lane0, count: n, to: out + g * outStride + j)
                 }
                 j += n
             }

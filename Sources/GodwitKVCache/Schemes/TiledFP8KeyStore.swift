@@ -97,9 +97,7 @@ final class TiledFP8KeyStore: KeyStore {
                 if format == .e4m3 { Self.decodeColumns(FP8E4M3.self, t + 32, d, codes) } else { Self.decodeColumns(FP8E5M2.self, t + 32, d, codes) }
                 for g in 0..<queryCount {
                     Self.scoreTile(queries + g * d * 4, UnsafeRawPointer(codes), d, UnsafeRawPointer(scales), into: lanes)
-                    let o = out + g * outStride + j
-                    let l = UnsafeRawPointer(lanes).assumingMemoryBound(to: Float.self) + lane0
-                    for k in 0..<n { o[k] = l[k] }
+                    TileDot.copyLanes(UnsafeRawPointer(lanes), from: lane0, count: n, to: out + g * outStride + j)
                 }
                 j += n
             }

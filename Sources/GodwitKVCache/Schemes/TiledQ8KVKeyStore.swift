@@ -106,13 +106,7 @@ final class TiledQ8KVKeyStore: KeyStore {
                 for g in 0..<queryCount {
                     let q = queries + g * qStride
                     Self.scoreTile(q + qc, UnsafeRawPointer(codes), d, t, q.loadUnaligned(as: Float.self), into: lanes)
-                    let o = out + g * outStride + j
-                    if n == 16 {
-                        UnsafeMutableRawPointer(o).storeBytes(of: lanes.load(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-                    } else {
-                        let l = UnsafeRawPointer(lanes).assumingMemoryBound(to: Float.self) + lane0
-                        for k in 0..<n { o[k] = l[k] }
-                    }
+                    TileDot.copyLanes(UnsafeRawPointer(lanes), from: lane0, count: n, to: out + g * outStride + j)
                 }
                 j += n
             }

@@ -159,13 +159,7 @@ final class TiledTurboKeyStore: ScalarTwinKeyStore {
                 }
                 for g in 0..<queryCount {
                     Self.scoreTile(queries + g * d * 4, UnsafeRawPointer(keys), d, lanes16, partial: partial, into: lanes)
-                    let o = out + g * outStride + j
-                    if n == 16 {
-                        UnsafeMutableRawPointer(o).storeBytes(of: lanes.load(as: SIMD16<Float>.self), as: SIMD16<Float>.self)
-                    } else {
-                        let l = UnsafeRawPointer(lanes).assumingMemoryBound(to: Float.self) + lane0
-                        for k in 0..<n { o[k] = l[k] }
-                    }
+                    TileDot.copyLanes(UnsafeRawPointer(lanes), from: lane0, count: n, to: out + g * outStride + j)
                 }
                 j += n
             }
