@@ -38,7 +38,8 @@ struct BenchCommand: AsyncParsableCommand {
     var groupSize: Int = 32
     @Option(name: .customLong("kv-residual"), help: "Recent tokens kept in full precision until their group fills (KIVI).")
     var residual: Int = 32
-    @Option(name: .customLong("kv-calibration"), help: "Calibration file from `godwit calibrate` (KVQuant-style schemes).")
+    @Option(name: .customLong("kv-calibration"),
+            help: "Calibration file from `godwit calibrate` (nuq, kivi{b}mix), or a model name (smollm2, gemma3) for the file scripts/calibrate.sh writes.")
     var calibration: String?
 
     func ints(_ s: String, _ flag: String) throws -> [Int] {
@@ -87,10 +88,10 @@ struct BenchCommand: AsyncParsableCommand {
         var options = KVSchemeOptions()
         options.groupSize = groupSize
         options.residual = residual
-        options.calibrationPath = calibration
+        options.calibrationPath = calibration.map(CalibrationLocator.path)
         var loadedCalibration: KVCalibration?
         if let calibration {
-            do { loadedCalibration = try KVCalibration.load(path: calibration) } catch { throw ValidationError(error.description) }
+            loadedCalibration = try CalibrationLocator.load(calibration)
         }
         var results = [BenchmarkResult]()
         for (i, t) in tests.enumerated() {

@@ -1,5 +1,6 @@
 // Option groups shared by the commands.
 import ArgumentParser
+import Foundation
 import Godwit
 import GodwitKVCache
 
@@ -44,7 +45,8 @@ struct CacheOptions: ParsableArguments {
     @Option(name: .customLong("kv-residual"), help: "Recent tokens kept in full precision until their group fills (KIVI).")
     var residual: Int = 32
 
-    @Option(name: .customLong("kv-calibration"), help: "Calibration file from `godwit calibrate` (KVQuant-style schemes).")
+    @Option(name: .customLong("kv-calibration"),
+            help: "Calibration file from `godwit calibrate` (nuq, kivi{b}mix), or a model name (smollm2, gemma3) for the file scripts/calibrate.sh writes.")
     var calibration: String?
 
     @Option(name: .customLong("kv-sink"), help: "Keep the first S tokens in f16 (global layers only).")
@@ -70,7 +72,7 @@ struct CacheOptions: ParsableArguments {
         options.rotation = !noRotation
         options.groupSize = groupSize
         options.residual = residual
-        options.calibrationPath = calibration
+        options.calibrationPath = calibration.map(CalibrationLocator.path)
         return KVCacheConfiguration(keyScheme: cacheTypeK, valueScheme: cacheTypeV, options: options,
                                     overrides: layerOverrides.compactMap { try? KVLayerOverride.parse($0) },
                                     sinkTokens: sink, windowTokens: window,
@@ -80,7 +82,7 @@ struct CacheOptions: ParsableArguments {
     /// The calibration named by --kv-calibration, loaded.
     func loadCalibration() throws -> KVCalibration? {
         guard let calibration else { return nil }
-        do { return try KVCalibration.load(path: calibration) } catch { throw ValidationError(error.description) }
+        return try CalibrationLocator.load(calibration)
     }
 
     func validate() throws {
@@ -140,5 +142,25 @@ struct SamplingOptions: ParsableArguments {
 
     func validate() throws {
         do { try parameters.validate() } catch { throw ValidationError(error.description) }
+    }
+}
+
+/// `--kv-calibration NAME|PATH`: a name without a slash or `.gguf` suffix means the file
+/// `scripts/calibrate.sh NAME` writes, `$XDG_CACHE_HOME/godwit/calibration/NAME-nuq.gguf`.
+enum CalibrationLocator {
+    static func path(_ value: String) -> String {
+        guard !value.contains("/"), !value.hasSuffix(".gguf") else { return value }
+        let env = ProcessInfo.processInfo.environment
+        let cache = env["XDG_CACHE_HOME"] ?? ((env["HOME"] ?? NSHomeDirectory()) + "/.cache")
+        return "\(cache)/godwit/calibration/\(value)-nuq.gguf"
+    }
+
+    static func load(_ value: String) throws -> KVCalibration {
+        let p = path(value)
+        if p != value, !FileManager.default.fileExists(atPath: p) {
+            throw ValidationError("--kv-calibration \(value): no calibration at \(p); create it with `bash scripts/calibrate.sh \(value)` "
+                                  + "(or `godwit calibrate -m \(value) -f TEXT --skip 100000 -o \(p)`)")
+        }
+        do { return try KVCalibration.load(path: p) } catch { throw ValidationError(error.description) }
     }
 }

@@ -80,12 +80,14 @@ public enum Calibration {
             let t = NUQCalibrator.layerTensors(layer: l, keys: recording.keys(layer: l), keyChannels: spec.kvHeads * spec.keyDim,
                                                values: recording.values(layer: l), valueHeadDim: spec.valueDim, bits: o.bits)
             tensors.merge(t) { a, _ in a }
+            let q = recording.queryEnergy(layer: l)
+            if !q.isEmpty { tensors[KIVIMixScheme.queryEnergyTensor(layer: l)] = q }
             recording.drop(layer: l)
             progress("fitted layer \(l + 1)/\(specs.count)")
         }
         let metadata: [String: String] = [
             "general.type": "godwit.kv-calibration",
-            "godwit.calibration.schemes": o.bits.map { "nuq\($0)" }.joined(separator: ","),
+            "godwit.calibration.schemes": (o.bits.map { "nuq\($0)" } + ["kivi{b}mix"]).joined(separator: ","),
             "godwit.calibration.source": "KVQuant-style (arXiv 2401.18079): per-channel key thresholds, k-means codebooks",
             "godwit.calibration.model": model.config.name,
             "godwit.calibration.tokens": "\(chunks * c)",

@@ -13,6 +13,7 @@ import Testing
                                            "kivi3": 0.21, "kivi5": 0.055, "kivi6": 0.03, "kivi8": 0.01,
                                            "kivi2pre": 0.45, "kivi3pre": 0.21, "kivi4pre": 0.10, "kivi5pre": 0.055,
                                            "kivi6pre": 0.03, "kivi8pre": 0.01,
+                                           "kivi2mix": 0.45, "kivi3mix": 0.21, "kivi4mix": 0.10, "kivi5mix": 0.055,
                                            "fp8_e4m3": 0.04, "fp8_e5m2": 0.07, "q8_kv": 0.012, "turbo4": 0.12, "turbo3": 0.21, "turbo2": 0.38]
 
     @Test("Fused attention on each scheme tracks exact attention", arguments: KVSchemeRegistry.shared.names)

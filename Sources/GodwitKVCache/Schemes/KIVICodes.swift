@@ -4,7 +4,7 @@
 //   2-bit chunk, 4 bytes: byte i = code(i) | code(i + 4) << 2 | code(i + 8) << 4 | code(i + 12) << 6
 //   1-bit plane, 2 bytes: bit j of byte i = bit of code(8i + j)
 // Other widths are stacked planes, low bits first: 3 = 2-bit chunk (bits 0–1) + 1-bit plane (bit 2);
-// 5 = 4 + 1; 6 = 4 + 2; 8 = 4 + 4 (2·b bytes per chunk in every case).
+// 5 = 4 + 1; 6 = 4 + 2; 7 = 4 + 2 + 1; 8 = 4 + 4 (2·b bytes per chunk in every case).
 // Asymmetric quantization of a set of values: z = f16(min), s = f16((max − z) / (2^b − 1)),
 // code = clamp(round((x − z) / s), 0, 2^b − 1), x ≈ s·code + z (the f16-rounded s and z are the
 // ones used to pick the codes).
@@ -60,6 +60,14 @@ public enum KIVI6Bit: KIVIBitWidth {
     public static let chunkBytes = 12
     @inline(__always) public static func unpack16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
         KIVI4Bit.unpack16(p) + 16 * KIVI2Bit.unpack16(p + 8)
+    }
+}
+
+public enum KIVI7Bit: KIVIBitWidth {
+    public static let bits = 7
+    public static let chunkBytes = 14
+    @inline(__always) public static func unpack16(_ p: UnsafeRawPointer) -> SIMD16<Float> {
+        KIVI6Bit.unpack16(p) + 64 * KIVICodes.plane1(p + 12)
     }
 }
 
@@ -126,6 +134,7 @@ enum KIVICodes {
         case 3: return [(2, 0, 0), (1, 2, 4)]
         case 5: return [(4, 0, 0), (1, 4, 8)]
         case 6: return [(4, 0, 0), (2, 4, 8)]
+        case 7: return [(4, 0, 0), (2, 4, 8), (1, 6, 12)]
         case 8: return [(4, 0, 0), (4, 4, 8)]
         default: return [(bits, 0, 0)]
         }

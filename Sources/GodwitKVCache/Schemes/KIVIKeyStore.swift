@@ -12,7 +12,7 @@
 import GodwitKernels
 
 /// What PreRoPEKeyStore needs of a KIVI key store of any width.
-protocol KIVIKeyStoreBase: KeyStore {
+protocol KIVIKeyStoreBase: ScalarTwinKeyStore {
     var excludeBefore: Int { get set }
     /// RoPE for keys written before RoPE (set by PreRoPEKeyStore; nil: post-RoPE keys).
     var tileRoPE: TileRoPE? { get set }

@@ -9,7 +9,7 @@
 // their unused codes are counted in bytesHeld. Sliding-window layers get no sink (as with --kv-sink).
 import GodwitKernels
 
-final class PreRoPEKeyStore: KeyStore {
+final class PreRoPEKeyStore: ScalarTwinKeyStore {
     let geometry: KVStoreGeometry
     let inner: any KIVIKeyStoreBase
     let angles: RoPEAngleTable?
@@ -85,6 +85,17 @@ final class PreRoPEKeyStore: KeyStore {
     /// rotates its decoded tiles (TileRoPE).
     func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
                 into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        scores(queries: queries, queryCount: queryCount, head: head, positions: positions, into: out, outStride: outStride, scalar: false)
+    }
+
+    /// Same contract, the inner store's scalar twin for the non-sink positions.
+    func scalarScores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
+                      into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        scores(queries: queries, queryCount: queryCount, head: head, positions: positions, into: out, outStride: outStride, scalar: true)
+    }
+
+    private func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
+                        into out: UnsafeMutablePointer<Float>, outStride: Int, scalar: Bool) {
         let d = geometry.headDim
         let sinkEnd = min(max(positions.lowerBound, sinkTokens), positions.upperBound)
         if positions.lowerBound < sinkEnd {
@@ -99,7 +110,10 @@ final class PreRoPEKeyStore: KeyStore {
                 }
             }
         }
-        if sinkEnd < positions.upperBound {
+        if sinkEnd < positions.upperBound, scalar {
+            inner.scalarScores(queries: queries, queryCount: queryCount, head: head, positions: sinkEnd..<positions.upperBound,
+                               into: out + (sinkEnd - positions.lowerBound), outStride: outStride)
+        } else if sinkEnd < positions.upperBound {
             inner.scores(queries: queries, queryCount: queryCount, head: head, positions: sinkEnd..<positions.upperBound,
                          into: out + (sinkEnd - positions.lowerBound), outStride: outStride)
         }

@@ -12,6 +12,9 @@ public final class KVRecording: @unchecked Sendable {
     private var keyData: [Int: [Float]] = [:]
     private var valueData: [Int: [Float]] = [:]
     private var widths: [Int: (key: Int, value: Int)] = [:]
+    /// Σ q_c² per layer over the query rows seen, [kvHeads · keyDim] (a KV head's query heads summed).
+    private var queryEnergySums: [Int: [Float]] = [:]
+    private var queryRows: [Int: Int] = [:]
 
     public init() {}
 
@@ -24,6 +27,26 @@ public final class KVRecording: @unchecked Sendable {
             let row = UnsafeBufferPointer(start: src + t * tokenStride, count: width)
             if role == .key { keyData[layer, default: []].append(contentsOf: row) } else { valueData[layer, default: []].append(contentsOf: row) }
         }
+    }
+
+    /// Adds the squared coordinates of `count` prepared (RoPE'd, scaled) queries of one KV head,
+    /// `stride` bytes apart, each [dim] f32, to the layer's energies.
+    func addQueries(layer: Int, head: Int, heads: Int, _ q: UnsafeRawPointer, count: Int, stride: Int, dim: Int) {
+        lock.lock(); defer { lock.unlock() }
+        var e = queryEnergySums[layer] ?? [Float](repeating: 0, count: heads * dim)
+        for r in 0..<count {
+            let row = (q + r * stride).assumingMemoryBound(to: Float.self)
+            for c in 0..<dim { e[head * dim + c] += row[c] * row[c] }
+        }
+        queryEnergySums[layer] = e
+        if head == 0 { queryRows[layer, default: 0] += count }
+    }
+
+    /// Mean over query rows of q_c² (post-RoPE, scaled) per KV head's query heads, [kvHeads · keyDim]; empty if none seen.
+    public func queryEnergy(layer: Int) -> [Float] {
+        lock.lock(); defer { lock.unlock() }
+        guard let e = queryEnergySums[layer], let n = queryRows[layer], n > 0 else { return [] }
+        return e.map { $0 / Float(n) }
     }
 
     /// Layers recorded so far, ascending.
@@ -69,6 +92,16 @@ final class RecordingKeyStore: PreRoPEFloatKeyStore {
         recording.append(layer: geometry.layer, role: .key, src, tokenStride: tokenStride,
                          width: geometry.headCount * geometry.headDim, count: count, firstPosition: firstPosition)
         super.write(src, tokenStride: tokenStride, count: count, firstPosition: firstPosition)
+    }
+    /// Records the query rows once per row block: every block's first key range starts at position 0
+    /// (global layers; a sliding-window layer's later blocks are not recorded).
+    override func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
+                         into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        if positions.lowerBound == 0 {
+            recording.addQueries(layer: geometry.layer, head: head, heads: geometry.headCount, queries, count: queryCount,
+                                 stride: preparedQueryBytes, dim: geometry.headDim)
+        }
+        super.scores(queries: queries, queryCount: queryCount, head: head, positions: positions, into: out, outStride: outStride)
     }
 }
 
