@@ -57,6 +57,18 @@ static inline godwit_f32x16 godwit_lookup16(godwit_f32x16 table, godwit_i32x16 i
 #endif
 }
 
+/// r[i] = acc[i] + (bit i of `bits` ? add : 0): one masked `vaddps` where the build targets AVX-512
+/// (adds one bit plane of 16 codes, scaled, to a decoded tile row); a lane loop elsewhere.
+static inline godwit_f32x16 godwit_mask_add16(godwit_f32x16 acc, uint16_t bits, float add) {
+#if defined(__AVX512F__)
+    return __builtin_ia32_selectps_512((unsigned short)bits, acc + add, acc);
+#else
+    godwit_f32x16 r = acc;
+    for (int i = 0; i < 16; i++) if ((bits >> i) & 1) r[i] += add;
+    return r;
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif

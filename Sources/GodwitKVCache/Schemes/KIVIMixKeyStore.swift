@@ -3,7 +3,10 @@
 // b̄·d bits per position to the channels by KIVIBitAllocation, so wide channels get more levels and
 // near-constant channels none. Source: this project (KIVI arXiv 2402.02750 + greedy bit allocation).
 // Tiles: a group's codes are [G/16 tiles][d channels] chunks; channel c's chunk holds its 16 codes
-// of width w_c (2·w_c bytes, KIVICodes planes; w_c = 0: no bytes), so every tile is 2·b̄·d bytes.
+// of width w_c as w_c bit planes (UInt16 j: bit l = bit j of lane l's code; 2·w_c bytes, none for
+// w_c = 0), so every tile is 2·b̄·d bytes and any width decodes with one masked add per plane
+// (CGodwit's godwit_mask_add16) — a switch over packed widths compiled to branchy lane loops.
+import CGodwit
 import GodwitKernels
 
 /// One key group of one head (kivi{b}mix): [scales f16 × d][zeros f16 × d][widths u8 × d, padded to 16]
@@ -161,7 +164,11 @@ final class KIVIMixKeyStore: ScalarTwinKeyStore, KIVIKeyStoreBase {
                         guard w > 0 else { continue }
                         let s = halfAt(block, layout.scalesOffset + c * 2), z = halfAt(block, layout.zerosOffset + c * 2)
                         for l in 0..<16 { codes[l] = KIVICodes.encode(staging[(t * 16 + l) * d + c], scale: s, zero: z, bits: w) }
-                        KIVICodes.pack(codes, count: 16, bits: w, into: block + offset)
+                        for j in 0..<w {
+                            var plane: UInt16 = 0
+                            for l in 0..<16 { plane |= UInt16((codes[l] >> UInt8(j)) & 1) << UInt16(l) }
+                            block.storeBytes(of: plane, toByteOffset: offset + 2 * j, as: UInt16.self)
+                        }
                         offset += 2 * w
                     }
                 }
@@ -205,7 +212,9 @@ final class KIVIMixKeyStore: ScalarTwinKeyStore, KIVIKeyStoreBase {
         for c in 0..<headDim {
             let w = Int(block.load(fromByteOffset: layout.widthsOffset + c, as: UInt8.self))
             let s = halfAt(block, layout.scalesOffset + c * 2), z = halfAt(block, layout.zerosOffset + c * 2)
-            out[c] = w == 0 ? z : s * Float(KIVICodes.code(block + offset, channel: lane, bits: w)) + z
+            var code = 0
+            for j in 0..<w { code |= Int((block.load(fromByteOffset: offset + 2 * j, as: UInt16.self) >> UInt16(lane)) & 1) << j }
+            out[c] = s * Float(code) + z
             offset += 2 * w
         }
     }
@@ -282,26 +291,21 @@ final class KIVIMixKeyStore: ScalarTwinKeyStore, KIVIKeyStoreBase {
 
 /// The tile kernel of KIVIMixKeyStore.
 enum KIVIMixTile {
-    /// tile[c, l] = s_c·code(c, l) + z_c: codes = one tile's chunks (channel c's 2·w_c bytes after
-    /// channel c − 1's), widths [d], scales/zeros [d] f32, tile [d, 16] f32.
+    /// tile[c, l] = fma(s_c, code(c, l), z_c), code = Σ_j 2^j·bit_j(c, l) (exact): codes = one tile's chunks
+    /// (channel c's w_c bit planes after channel c − 1's), widths [d], scales/zeros [d] f32, tile [d, 16] f32.
     @inline(never)
     static func decode(_ codes: UnsafeRawPointer, _ widths: UnsafePointer<UInt8>, _ scales: UnsafePointer<Float>,
                        _ zeros: UnsafePointer<Float>, _ d: Int, into tile: UnsafeMutableRawPointer) {
         var p = codes
         for c in 0..<d {
             let w = Int(widths[c])
-            let u: SIMD16<Float>
-            switch w {
-            case 0: u = SIMD16<Float>()
-            case 2: u = KIVI2Bit.unpack16(p)
-            case 3: u = KIVI3Bit.unpack16(p)
-            case 4: u = KIVI4Bit.unpack16(p)
-            case 5: u = KIVI5Bit.unpack16(p)
-            case 6: u = KIVI6Bit.unpack16(p)
-            case 7: u = KIVI7Bit.unpack16(p)
-            default: u = KIVI8Bit.unpack16(p)
+            var code = SIMD16<Float>()
+            var bit: Float = 1
+            for j in 0..<w {
+                code = godwit_mask_add16(code, p.loadUnaligned(fromByteOffset: 2 * j, as: UInt16.self), bit)
+                bit += bit
             }
-            let v = SIMD16<Float>(repeating: zeros[c]).addingProduct(SIMD16<Float>(repeating: scales[c]), u)
+            let v = SIMD16<Float>(repeating: zeros[c]).addingProduct(SIMD16<Float>(repeating: scales[c]), code)
             tile.storeBytes(of: v, toByteOffset: c * 64, as: SIMD16<Float>.self)
             p += 2 * w
         }
