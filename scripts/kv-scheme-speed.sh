@@ -29,4 +29,6 @@ run kivi2 -ctk kivi2 -ctv kivi2 --kv-group-size 64 --kv-residual 0
 run kivi4pre/q4_0 -ctk kivi4pre -ctv q4_0 --kv-group-size 256 --kv-residual 0
 run nuq4 -ctk nuq4 -ctv nuq4 --kv-calibration "$cal"
 run nuq3 -ctk nuq3 -ctv nuq3 --kv-calibration "$cal"
+run kivi4mix/q4_0 -ctk kivi4mix -ctv q4_0 --kv-group-size 256 --kv-residual 0 --kv-calibration "$cal"
+run kivi3mix/turbo3 -ctk kivi3mix -ctv turbo3 --kv-group-size 256 --kv-residual 0 --kv-calibration "$cal"
 run "f16 (again: drift)" -ctk f16 -ctv f16
