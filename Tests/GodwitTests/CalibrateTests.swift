@@ -5,7 +5,7 @@ import GodwitTestSupport
 import Testing
 
 /// `godwit calibrate` on the real model, kept short (256 calibration tokens, 128 evaluated):
-/// tensors for every layer with the model's geometry, the nuq schemes run with the result and stay
+/// tensors for every layer with the model's geometry, the nuq and kivi{b}mix schemes run with the result and stay
 /// close to f16, and the calibration window honours --skip.
 @Suite(.serialized) struct CalibrateTests {
     static func calibrate(skip: Int = 20000, tokens: Int = 256) throws -> CalibrationResult {
@@ -29,6 +29,10 @@ import Testing
             let upper = try r.calibration.tensor(NUQTensorNames.keyUpper(layer: l))
             #expect(lower.count == spec.kvHeads * spec.keyDim && upper.count == lower.count)
             #expect(zip(lower, upper).allSatisfy { $0 < $1 })
+            // kivi{b}mix weights: mean squared post-RoPE query coordinate per KV head and channel.
+            let energy = try r.calibration.tensor(KIVIMixScheme.queryEnergyTensor(layer: l))
+            #expect(energy.count == spec.kvHeads * spec.keyDim && energy.allSatisfy { $0 >= 0 && $0.isFinite })
+            #expect(energy.max()! > 10 * energy.min()!, "layer \(l): query energies nearly flat")
             for b in [3, 4] {
                 for name in [NUQTensorNames.keyCodebook(layer: l, bits: b), NUQTensorNames.valueCodebook(layer: l, bits: b)] {
                     let cb = try r.calibration.tensor(name)
@@ -53,7 +57,7 @@ import Testing
         let base = try logProbs("f16", "f16")
         // Measured with this 256-token calibration: nuq4/nuq4 +0.052 nats, nuq3/nuq3 +0.116 (a full
         // 16384-token calibration does much better; see scripts/calibrate.sh and the report).
-        for (k, v, budget) in [("nuq4", "nuq4", 0.08), ("nuq3", "nuq3", 0.16)] {
+        for (k, v, budget) in [("nuq4", "nuq4", 0.08), ("nuq3", "nuq3", 0.16), ("kivi4mix", "q4_0", 0.08)] {
             let lp = try logProbs(k, v)
             var nllBase = 0.0, nll = 0.0
             for t in 0..<ids.count - 1 { nllBase -= Double(base[t][Int(ids[t + 1])]); nll -= Double(lp[t][Int(ids[t + 1])]) }
