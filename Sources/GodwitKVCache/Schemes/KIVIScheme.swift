@@ -108,7 +108,7 @@ public struct KIVIScheme: KVScheme {
         return preRoPE ? PreRoPEKeyStore(inner: store, rope: context.rope, sinkTokens: 1) : store
     }
 
-    private func makePlainKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KIVIKeyStoreBase {
+    private func makePlainKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> KIVIGroupedKeyStore {
         try check(context)
         let o = context.options
         let g = context.geometry

@@ -5,19 +5,19 @@
 // the angles of each slot's position are recorded when written (RoPEAngleTable, PreRoPEKeys.swift).
 // The first `sinkTokens` positions (the attention sink; KVQuant keeps position 0 in full precision)
 // are also kept as f16 here and read from there. The inner store still receives them (so its token
-// groups stay aligned to position 0) but leaves them out of its group ranges (KIVIKeyStore.excludeBefore);
+// groups stay aligned to position 0) but leaves them out of its group ranges (KIVIGroupedKeyStore.excludeBefore);
 // their unused codes are counted in bytesHeld. Sliding-window layers get no sink (as with --kv-sink).
 import GodwitKernels
 
 final class PreRoPEKeyStore: ScalarTwinKeyStore {
     let geometry: KVStoreGeometry
-    let inner: any KIVIKeyStoreBase
+    let inner: KIVIGroupedKeyStore
     let angles: RoPEAngleTable?
     let sinkTokens: Int
     /// [headCount, sinkTokens, headDim] f16
     let sink: UnsafeMutableRawPointer
 
-    init(inner: KIVIKeyStoreBase, rope: RotaryEmbedding?, sinkTokens: Int) {
+    init(inner: KIVIGroupedKeyStore, rope: RotaryEmbedding?, sinkTokens: Int) {
         let g = inner.geometry
         geometry = g
         self.inner = inner
