@@ -18,7 +18,7 @@ public struct KIVIMixScheme: KVScheme {
 
     public var name: String { "kivi\(bits)mix" }
     public var summary: String {
-        "KIVI \(bits)-bit keys before RoPE with each group's \(bits)·d bits per token allocated across channels (0–8 bits each); values as kivi\(bits)"
+        "KIVI \(bits)-bit keys before RoPE with each group's \(bits)·d bits per token allocated across channels (0–8 bits each, weighted by query energies from --kv-calibration when given); values as kivi\(bits)"
     }
     public var source: String { "KIVI, arXiv 2402.02750 + KVQuant pre-RoPE keys, arXiv 2401.18079; per-channel bit allocation: this project" }
     public var isQuantized: Bool { true }
