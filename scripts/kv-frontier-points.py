@@ -3,7 +3,7 @@
 bpv and ΔPPL (against an f16/f16 run of the same build), then the chart can be redrawn with
 scripts/kv-frontier-chart.py. Each point: godwit perplexity -f TEXT -c 512 --chunks 40 ARGS.
 Usage: python3 scripts/kv-frontier-points.py [--chunks N] [--only LABEL_SUBSTRING]
-The nuq points need the calibration file of scripts/calibrate.sh."""
+The nuq and kivi{b}mix points need the calibration file of scripts/calibrate.sh (`--kv-calibration smollm2`)."""
 import json, os, re, subprocess, sys, time
 
 root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
