@@ -124,6 +124,9 @@ import Testing
         #expect(channelError(weighted, 3) < channelError(plain, 3) / 4)
         let bad = KVCalibration(tensors: [KIVIMixScheme.queryEnergyTensor(layer: 0): [1, 2, 3]])
         #expect(throws: KVCacheError.self) { try Self.keyStore("kivi3mix", g, group: 64, residual: 0, calibration: bad) }
+        // A calibration without query energies (a file from before them) is refused, not silently unweighted.
+        let old = KVCalibration(tensors: ["blk.0.k.lower": [0]])
+        #expect(throws: KVCacheError.self) { try Self.keyStore("kivi3mix", g, group: 64, residual: 0, calibration: old) }
     }
 
     @Test("Sliding-window ring keeps what a full store keeps; truncation re-quantizes consistently")

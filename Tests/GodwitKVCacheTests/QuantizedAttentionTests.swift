@@ -19,11 +19,12 @@ import Testing
     @Test("Fused attention on each scheme tracks exact attention", arguments: KVSchemeRegistry.shared.names)
     func tracksExact(scheme: String) throws {
         let kvHeads = 2, dim = 64
-        // Calibrated schemes (nuq3/nuq4) get parameters fitted on other samples of the same distribution.
+        // Calibrated schemes (nuq3/nuq4; kivi{b}mix's query energies, flat) get parameters fitted on other samples of the same distribution.
         var calibrationRNG = TestRandom(seed: 1234)
         let calibration = KVCalibration(tensors: NUQCalibrator.layerTensors(
             layer: 0, keys: calibrationRNG.vectors(count: 300, dim: kvHeads * dim), keyChannels: kvHeads * dim,
-            values: calibrationRNG.vectors(count: 300, dim: kvHeads * dim), valueHeadDim: dim))
+            values: calibrationRNG.vectors(count: 300, dim: kvHeads * dim), valueHeadDim: dim)
+            .merging([KIVIMixScheme.queryEnergyTensor(layer: 0): [Float](repeating: 1, count: kvHeads * dim)]) { a, _ in a })
         for (k, v) in [(scheme, "f32"), ("f32", scheme)] {
             // AttentionProbe: 4 query heads on 2 KV heads of dim 64, a 64-token batch then 6 decode steps.
             let error = try AttentionProbe.error(keyScheme: k, valueScheme: v, dim: dim, calibration: calibration)

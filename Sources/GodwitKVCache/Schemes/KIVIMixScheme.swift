@@ -61,11 +61,15 @@ public struct KIVIMixScheme: KVScheme {
     /// Per-channel error weights [heads, d]: the calibration's query energies E[q_c²] (post-RoPE; a
     /// pre-RoPE key error in channel c reaches the score mostly through q_c, since attention weight sits
     /// at short distances and on the slow RoPE pairs, which barely turn — averaging each RoPE pair's
-    /// energies measured worse: KLD 0.0097 vs 0.0085 for kivi4mix keys). nil without a calibration or
-    /// without that tensor.
+    /// energies measured worse: KLD 0.0097 vs 0.0085 for kivi4mix keys). nil without a calibration; a
+    /// calibration without the layer's tensor (an older file) is an error rather than a silent fallback.
     static func channelWeights(_ context: KVStoreContext) throws(KVCacheError) -> [Float]? {
         let g = context.geometry
-        guard let cal = context.calibration, let e = cal.tensors[queryEnergyTensor(layer: g.layer)] else { return nil }
+        guard let cal = context.calibration else { return nil }
+        guard let e = cal.tensors[queryEnergyTensor(layer: g.layer)] else {
+            throw .invalidCalibration("no query energies ('\(queryEnergyTensor(layer: g.layer))') for kivi{b}mix: the file predates them; "
+                                      + "recreate it with `godwit calibrate` (scripts/calibrate.sh)")
+        }
         guard e.count == g.headCount * g.headDim else {
             throw .invalidCalibration("tensor '\(queryEnergyTensor(layer: g.layer))' has \(e.count) values, expected \(g.headCount * g.headDim)")
         }
