@@ -36,15 +36,14 @@ import Testing
     func allocation() {
         let d = 8
         let range: [Float] = [1, 16, 0, 4, 1, 1, 2, 8]
-        let variance = range.map { $0 * $0 / 12 }
-        let widths = KIVIBitAllocation.widths(variance: variance, range: range, weight: nil, budget: 4 * d)
+        let widths = KIVIBitAllocation.widths(range: range, weight: nil, budget: 4 * d)
         #expect(widths.reduce(0) { $0 + Int($1) } == 4 * d)
         #expect(widths[2] == 0)
         #expect(widths[1] > widths[7] && widths[7] > widths[3] && widths[3] > widths[0])
         #expect(widths.allSatisfy { $0 != 1 && $0 <= 8 })
         var w = [Float](repeating: 1, count: d)
         w[0] = 1000
-        let weighted = KIVIBitAllocation.widths(variance: variance, range: range, weight: w, budget: 4 * d)
+        let weighted = KIVIBitAllocation.widths(range: range, weight: w, budget: 4 * d)
         #expect(weighted[0] > widths[0])
         #expect(weighted.reduce(0) { $0 + Int($1) } == 4 * d)
     }

@@ -47,30 +47,25 @@ final class KIVIMixKeyStore: KIVIGroupedKeyStore {
     override func encodeGroup(_ staging: UnsafePointer<Float>, skip: Int, head h: Int, into block: UnsafeMutableRawPointer) {
         let d = headDim, n = groupSize
         withUnsafeTemporaryAllocation(of: Float.self, capacity: 3 * d + 16) { buf in
-            let variance = buf.baseAddress!, range = variance + d, weight = range + d
+            let mean = buf.baseAddress!, range = mean + d, weight = range + d
             let codes = UnsafeMutableRawPointer(weight + d).assumingMemoryBound(to: UInt8.self)
             let widths = (block + layout.widthsOffset).assumingMemoryBound(to: UInt8.self)
             let m = Float(n - skip)
             for c in 0..<d {
                 var lo = Float.infinity, hi = -Float.infinity, sum: Float = 0
                 for j in skip..<n { let x = staging[j * d + c]; lo = min(lo, x); hi = max(hi, x); sum += x }
-                let mean = sum / m
-                var ss: Float = 0
-                for j in skip..<n { let e = staging[j * d + c] - mean; ss += e * e }
-                variance[c] = ss / m
+                mean[c] = sum / m
                 range[c] = hi - lo
                 weight[c] = channelWeights?[h * d + c] ?? 1
             }
-            KIVIBitAllocation.allocate(variance: variance, range: range, weight: channelWeights == nil ? nil : UnsafePointer(weight),
+            KIVIBitAllocation.allocate(range: range, weight: channelWeights == nil ? nil : UnsafePointer(weight),
                                        count: d, budget: layout.bits * d, into: widths)
             for c in d..<(layout.codesOffset - layout.widthsOffset) { widths[c] = 0 }
             for c in 0..<d {
                 let w = Int(widths[c])
                 let (s, z): (UInt16, UInt16)
                 if w == 0 {
-                    var sum: Float = 0
-                    for j in skip..<n { sum += staging[j * d + c] }
-                    (s, z) = (0, HalfConversion.toHalf(sum / m))
+                    (s, z) = (0, HalfConversion.toHalf(mean[c]))
                 } else {
                     (s, z) = KIVICodes.parameters(staging + skip * d + c, count: n - skip, stride: d, bits: w)
                 }
