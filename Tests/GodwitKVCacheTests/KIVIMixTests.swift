@@ -85,22 +85,10 @@ import Testing
         KIVITests.write(keys, data, dim: dim * heads, first: 0, count: 20)
         KIVITests.write(keys, data, dim: dim * heads, first: 20, count: n - 20)
         let queries = rng.vectors(count: 3, dim: dim, outliers: false)
-        let qb = keys.preparedQueryBytes
-        var prepared = [UInt8](repeating: 0, count: 3 * qb)
-        prepared.withUnsafeMutableBytes { p in
-            queries.withUnsafeBufferPointer { q in for i in 0..<3 { keys.prepareQuery(q.baseAddress! + i * dim, into: p.baseAddress! + i * qb) } }
-        }
+        let prepared = preparedQueries(keys, queries, count: 3, dim: dim)
         for h in 0..<heads {
             for range in [0..<n, 5..<40, 33..<75, 47..<48, 60..<75] {
-                var fast = [Float](repeating: 0, count: 3 * n), twin = fast
-                prepared.withUnsafeBytes { p in
-                    fast.withUnsafeMutableBufferPointer {
-                        keys.scores(queries: p.baseAddress!, queryCount: 3, head: h, positions: range, into: $0.baseAddress!, outStride: n)
-                    }
-                    twin.withUnsafeMutableBufferPointer {
-                        keys.scalarScores(queries: p.baseAddress!, queryCount: 3, head: h, positions: range, into: $0.baseAddress!, outStride: n)
-                    }
-                }
+                let (fast, twin) = fastAndTwinScores(keys, prepared, count: 3, head: h, positions: range, stride: n)
                 for i in 0..<3 * n { #expect(abs(fast[i] - twin[i]) <= 1e-4 * max(1, abs(twin[i])), "kivi\(bits)mix \(range) \(i)") }
             }
         }

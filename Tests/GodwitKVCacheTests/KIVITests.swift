@@ -101,23 +101,11 @@ import Testing
         Self.write(keys, data, dim: dim * 2, first: 20, count: n - 20)
         Self.write(values, data, dim: dim * 2, first: 0, count: n)
         let queries = rng.vectors(count: 3, dim: dim, outliers: false)
-        let qb = keys.preparedQueryBytes
-        var prepared = [UInt8](repeating: 0, count: 3 * qb)
-        prepared.withUnsafeMutableBytes { p in
-            queries.withUnsafeBufferPointer { q in for i in 0..<3 { keys.prepareQuery(q.baseAddress! + i * dim, into: p.baseAddress! + i * qb) } }
-        }
+        let prepared = preparedQueries(keys, queries, count: 3, dim: dim)
         let weights = (0..<3 * n).map { _ in rng.uniform() }
         for h in 0..<2 {
             for range in [0..<n, 5..<40, 33..<53, 47..<48] {
-                var fast = [Float](repeating: 0, count: 3 * n), twin = fast
-                prepared.withUnsafeBytes { p in
-                    fast.withUnsafeMutableBufferPointer {
-                        keys.scores(queries: p.baseAddress!, queryCount: 3, head: h, positions: range, into: $0.baseAddress!, outStride: n)
-                    }
-                    twin.withUnsafeMutableBufferPointer {
-                        keys.scalarScores(queries: p.baseAddress!, queryCount: 3, head: h, positions: range, into: $0.baseAddress!, outStride: n)
-                    }
-                }
+                let (fast, twin) = fastAndTwinScores(keys, prepared, count: 3, head: h, positions: range, stride: n)
                 for i in 0..<3 * n { #expect(abs(fast[i] - twin[i]) <= 1e-4 * max(1, abs(twin[i])), "\(name) scores \(range) \(i)") }
                 var accFast = [Float](repeating: 0.5, count: 3 * dim), accTwin = accFast
                 weights.withUnsafeBufferPointer { w in

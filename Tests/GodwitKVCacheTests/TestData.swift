@@ -1,4 +1,5 @@
 import Foundation
+import GodwitKVCache
 
 /// Deterministic pseudo-random data for cache tests (SplitMix64 + Box–Muller).
 struct TestRandom {
@@ -29,4 +30,29 @@ func relativeRMSError(_ a: [Float], _ b: [Float]) -> Double {
     var num = 0.0, den = 0.0
     for i in a.indices { num += Double((a[i] - b[i]) * (a[i] - b[i])); den += Double(a[i] * a[i]) }
     return (num / max(den, 1e-30)).squareRoot()
+}
+
+/// `count` query rows (queries [count, dim]) prepared by a key store: bytes [count, preparedQueryBytes].
+func preparedQueries(_ store: any KeyStore, _ queries: [Float], count: Int, dim: Int) -> [UInt8] {
+    let qb = store.preparedQueryBytes
+    var prepared = [UInt8](repeating: 0, count: count * qb)
+    prepared.withUnsafeMutableBytes { p in
+        queries.withUnsafeBufferPointer { q in for i in 0..<count { store.prepareQuery(q.baseAddress! + i * dim, into: p.baseAddress! + i * qb) } }
+    }
+    return prepared
+}
+
+/// The fast kernel's and the scalar twin's scores of prepared queries over `positions`: each [count, stride].
+func fastAndTwinScores(_ store: any ScalarTwinKeyStore, _ prepared: [UInt8], count: Int, head: Int, positions: Range<Int>,
+                       stride: Int) -> (fast: [Float], twin: [Float]) {
+    var fast = [Float](repeating: 0, count: count * stride), twin = fast
+    prepared.withUnsafeBytes { p in
+        fast.withUnsafeMutableBufferPointer {
+            store.scores(queries: p.baseAddress!, queryCount: count, head: head, positions: positions, into: $0.baseAddress!, outStride: stride)
+        }
+        twin.withUnsafeMutableBufferPointer {
+            store.scalarScores(queries: p.baseAddress!, queryCount: count, head: head, positions: positions, into: $0.baseAddress!, outStride: stride)
+        }
+    }
+    return (fast, twin)
 }

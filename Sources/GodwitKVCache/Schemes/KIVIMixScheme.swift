@@ -39,17 +39,8 @@ public struct KIVIMixScheme: KVScheme {
     }
 
     public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
+        try value.check(context, as: name)
         let g = context.geometry, o = context.options
-        if let why = unsupportedReason(role: .key, headDim: g.headDim) {
-            throw .unsupportedHeadDim(scheme: name, role: .key, headDim: g.headDim, reason: why)
-        }
-        guard o.groupSize > 0, o.groupSize % 16 == 0 else {
-            throw .invalidOption(name: "kv-group-size", value: "\(o.groupSize)",
-                                 reason: "\(name) keys need a positive multiple of 16 (codes are packed in 16-position tiles)")
-        }
-        guard o.residual >= 0 else {
-            throw .invalidOption(name: "kv-residual", value: "\(o.residual)", reason: "\(name) needs a residual ≥ 0")
-        }
         let weights = try Self.channelWeights(context)
         let store = KIVIMixKeyStore(g, bits: bits, groupSize: o.groupSize, residual: o.residual, channelWeights: weights)
         return PreRoPEKeyStore(inner: store, rope: context.rope, sinkTokens: 1)

@@ -85,7 +85,10 @@ public struct KIVIScheme: KVScheme {
         return g
     }
 
-    private func check(_ context: KVStoreContext) throws(KVCacheError) {
+    /// The store options KIVI's groups need (head dim, group size, residual); errors name `scheme`
+    /// (kivi{b}mix checks its keys with this too).
+    func check(_ context: KVStoreContext, as scheme: String? = nil) throws(KVCacheError) {
+        let name = scheme ?? self.name
         let g = context.geometry
         if let why = unsupportedReason(role: context.role, headDim: g.headDim) {
             throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)

@@ -33,12 +33,14 @@ public final class KVRecording: @unchecked Sendable {
     /// `stride` bytes apart, each [dim] f32, to the layer's energies.
     func addQueries(layer: Int, head: Int, heads: Int, _ q: UnsafeRawPointer, count: Int, stride: Int, dim: Int) {
         lock.lock(); defer { lock.unlock() }
-        var e = queryEnergySums[layer] ?? [Float](repeating: 0, count: heads * dim)
-        for r in 0..<count {
-            let row = (q + r * stride).assumingMemoryBound(to: Float.self)
-            for c in 0..<dim { e[head * dim + c] += row[c] * row[c] }
+        if queryEnergySums[layer] == nil { queryEnergySums[layer] = [Float](repeating: 0, count: heads * dim) }
+        // Mutated in place (a local copy taken out of the dictionary would copy the array on every call).
+        queryEnergySums[layer]!.withUnsafeMutableBufferPointer { e in
+            for r in 0..<count {
+                let row = (q + r * stride).assumingMemoryBound(to: Float.self)
+                for c in 0..<dim { e[head * dim + c] += row[c] * row[c] }
+            }
         }
-        queryEnergySums[layer] = e
         if head == 0 { queryRows[layer, default: 0] += count }
     }
 
