@@ -69,6 +69,20 @@ static inline godwit_f32x16 godwit_mask_add16(godwit_f32x16 acc, uint16_t bits, 
 #endif
 }
 
+/// r[i] = table[index[i]]: 16 loads from a table of floats in one `vgatherdps` where the build targets
+/// AVX-512 (the 256-entry trellis codebooks of the tcq schemes); a lane loop elsewhere. Indices must
+/// lie inside the table.
+static inline godwit_f32x16 godwit_gather16(const float *table, godwit_i32x16 index) {
+#if defined(__AVX512F__)
+    godwit_f32x16 zero = {0};
+    return __builtin_ia32_gathersiv16sf(zero, table, index, (unsigned short)0xFFFF, 4);
+#else
+    godwit_f32x16 r;
+    for (int i = 0; i < 16; i++) r[i] = table[index[i]];
+    return r;
+#endif
+}
+
 #ifdef __cplusplus
 }
 #endif

@@ -14,6 +14,9 @@
 // 0.104; equal at 4 bits): attention needs the extremes. Width 1 is never used: a 1-bit min/max code
 // has the same expected error as the mean on uniform data (and MSE-optimal 1-bit levels measured far
 // worse). Widths are capped at 8. The weight w_c scales channel c's error (1: plain key MSE).
+// With trellis codes (kivi{b}tcq, KIVITrellisChannels.swift) a width b that has one is charged the
+// smaller of the uniform model and the trellis model σ²·m_b (m_b: the trellis codebook's squared error
+// per unit variance, σ²: the channel's variance over the group), in the same units.
 
 public enum KIVIBitAllocation {
     /// The widest code (widths are 0 or 2…maxBits).
@@ -24,6 +27,14 @@ public enum KIVIBitAllocation {
     static func error(range: Float, bits b: Int) -> Float {
         let s = b == 0 ? range : range / Float((1 << b) - 1)
         return s * s
+    }
+
+    /// The same, with a trellis code at width b of squared error m·variance (m = trellisMSE[b], 0: none).
+    @inline(__always)
+    static func error(range: Float, variance: Float, trellisMSE: UnsafePointer<Float>?, bits b: Int) -> Float {
+        let u = error(range: range, bits: b)
+        guard let t = trellisMSE, b > 0, t[b] > 0 else { return u }
+        return min(u, 12 * variance * t[b])
     }
 
     /// The widths for channel statistics given as arrays (tests, inspection).
@@ -44,8 +55,10 @@ public enum KIVIBitAllocation {
 
     /// widths[c] for c < count, Σ widths ≤ budget, greedy on weighted error drop per bit.
     /// range, weight: [count].
-    static func allocate(range: UnsafePointer<Float>, weight: UnsafePointer<Float>?,
-                         count: Int, budget: Int, into widths: UnsafeMutablePointer<UInt8>) {
+    /// With `variance` and `trellisMSE` ([maxBits + 1], 0 where a width has no trellis code), widths
+    /// that have a trellis code are charged the smaller model (see the file header).
+    static func allocate(range: UnsafePointer<Float>, variance: UnsafePointer<Float>? = nil, trellisMSE: UnsafePointer<Float>? = nil,
+                         weight: UnsafePointer<Float>?, count: Int, budget: Int, into widths: UnsafeMutablePointer<UInt8>) {
         for c in 0..<count { widths[c] = 0 }
         var left = budget
         while left > 0 {
@@ -57,7 +70,9 @@ public enum KIVIBitAllocation {
                 let step = b == 0 ? 2 : 1
                 guard step <= left else { continue }
                 let w = weight?[c] ?? 1
-                let gain = w * (error(range: range[c], bits: b) - error(range: range[c], bits: b + step)) / Float(step)
+                let v = variance?[c] ?? 0, t = variance == nil ? nil : trellisMSE
+                let gain = w * (error(range: range[c], variance: v, trellisMSE: t, bits: b)
+                                - error(range: range[c], variance: v, trellisMSE: t, bits: b + step)) / Float(step)
                 if gain > bestGain { bestGain = gain; best = c }
             }
             guard best >= 0 else { break }

@@ -5,22 +5,34 @@
 // What is stored per key group of G tokens and head: an f16 scale and zero per channel, one width byte
 // per channel (0, 2…8 bits, Σ widths = b·d), and the codes; b + 40/G bits per key value. Position 0 is
 // kept f16 (PreRoPEKeyStore). Values are exactly kivi{b}'s (per token, channel groups).
+// kivi{b}tcq: the same, where a channel given 2, 3 or 4 bits may instead be coded by a bitshift trellis
+// along its tokens (KIVITrellisChannels.swift; QTIP, arXiv 2406.11235), whichever has the smaller error.
 import GodwitKernels
 
 public struct KIVIMixScheme: KVScheme {
     /// Average bits per key code.
     public let bits: Int
+    /// Whether channels of 2–4 bits may be trellis-coded (kivi{b}tcq).
+    public let trellis: Bool
 
     public static let widths = [2, 3, 4, 5]
-    public static let all: [KIVIMixScheme] = widths.map { KIVIMixScheme(validBits: $0) }
+    public static let all: [KIVIMixScheme] = widths.map { KIVIMixScheme(validBits: $0, trellis: false) }
+        + widths.map { KIVIMixScheme(validBits: $0, trellis: true) }
 
-    private init(validBits: Int) { bits = validBits }
-
-    public var name: String { "kivi\(bits)mix" }
-    public var summary: String {
-        "KIVI \(bits)-bit keys before RoPE with each group's \(bits)·d bits per token allocated across channels (0–8 bits each, weighted by query energies from --kv-calibration when given); values as kivi\(bits)"
+    private init(validBits: Int, trellis: Bool) {
+        bits = validBits
+        self.trellis = trellis
     }
-    public var source: String { "KIVI, arXiv 2402.02750 + KVQuant pre-RoPE keys, arXiv 2401.18079; per-channel bit allocation: this project" }
+
+    public var name: String { trellis ? "kivi\(bits)tcq" : "kivi\(bits)mix" }
+    public var summary: String {
+        "KIVI \(bits)-bit keys before RoPE with each group's \(bits)·d bits per token allocated across channels (0–8 bits each, weighted by query energies from --kv-calibration when given"
+            + (trellis ? "; a 2–4-bit channel trellis-coded along its tokens when that errs less" : "") + "); values as kivi\(bits)"
+    }
+    public var source: String {
+        "KIVI, arXiv 2402.02750 + KVQuant pre-RoPE keys, arXiv 2401.18079; per-channel bit allocation: this project"
+            + (trellis ? "; trellis channels: QTIP, arXiv 2406.11235" : "")
+    }
     public var isQuantized: Bool { true }
 
     public func bitsPerValue(headDim: Int, role: KVRole, options: KVSchemeOptions) -> Double {
@@ -42,7 +54,8 @@ public struct KIVIMixScheme: KVScheme {
         try value.check(context, as: name)
         let g = context.geometry, o = context.options
         let weights = try Self.channelWeights(context)
-        let store = KIVIMixKeyStore(g, bits: bits, groupSize: o.groupSize, residual: o.residual, channelWeights: weights)
+        let store = KIVIMixKeyStore(g, bits: bits, groupSize: o.groupSize, residual: o.residual, channelWeights: weights,
+                                    trellis: trellis ? try KIVITrellisChannels(groupSize: o.groupSize) : nil)
         return PreRoPEKeyStore(inner: store, rope: context.rope, sinkTokens: 1)
     }
 

@@ -1,0 +1,197 @@
+// Trellis-coded cache schemes `tcq2`, `tcq3`, `tcq4`: TurboQuant's random rotation, then the
+// rotated head vector coded by a tail-biting bitshift trellis (TrellisCode.swift) instead of a scalar
+// Lloyd–Max codebook — the same bits per value as turbo{b}, about a third less squared error.
+// Sources: QTIP, arXiv 2406.11235 (bitshift trellis, tail-biting, lookup codes — see TrellisCode.swift);
+// TurboQuant, arXiv 2504.19874 (random rotation + per-vector norm, TurboQuantScheme.swift).
+// Per head vector x: u = x·√d/‖x‖ (coordinates ≈ N(0, 1) after the rotation); the Viterbi search picks
+// the k·d trellis bits; stored scale (f16) ‖x‖²/⟨x, c⟩ (unbiased, as turbo's: ⟨x̂, x⟩ = ‖x‖²).
+// Record [f16 scale][k·d/8 bytes], bpv = k + 16/d, identical in size to turbo{b}.
+// Deviations: the rotation is turbo's R = H·D (random signs, then Walsh–Hadamard; seed "tcq"), applied by
+// the cache through the rotation hook, so stores work in the rotated domain (values are summed there
+// and the cache rotates the attention output back). The codebook is trained on random unit vectors
+// (Gaussian-like coordinates), not on model data. Encoding runs a Viterbi search per head vector
+// (2 passes × d steps × 256 states: about 10 µs at d = 64), so appending is dearer than turbo's.
+// Both roles keep row records (VectorRecordStorage): values decode 16 dims per `vgatherdps` into
+// FloatStoreKernels' value sums; keys decode a row and dot it with each query row.
+import GodwitKernels
+
+public struct TCQScheme: KVScheme {
+    public let bits: Int
+    /// Seed of the random signs (ASCII "tcq").
+    public static let seed: UInt64 = 0x74_6371
+
+    /// bits ∈ {2, 3, 4}.
+    public init(bits: Int) { self.bits = bits }
+
+    public var name: String { "tcq\(bits)" }
+    public var summary: String {
+        "trellis-coded (bitshift trellis, 8-bit states, Viterbi): f16 scale + \(bits) bits per coordinate of the randomly rotated vector"
+    }
+    public var source: String { "QTIP, arXiv 2406.11235 (bitshift trellis TCQ, LUT codes, L = 8) on TurboQuant's rotation (arXiv 2504.19874)" }
+    public var isQuantized: Bool { true }
+
+    public func bitsPerValue(headDim: Int, role: KVRole, options: KVSchemeOptions) -> Double {
+        Double(TrellisRecord.bytes(headDim: headDim, bits: bits) * 8) / Double(headDim)
+    }
+
+    public func unsupportedReason(role: KVRole, headDim: Int) -> String? {
+        guard [2, 3, 4].contains(bits) else { return "only 2, 3 and 4 bits are implemented" }
+        return headDim >= 16 && headDim & (headDim - 1) == 0
+            ? nil : "the random Hadamard rotation needs a power-of-two head dim ≥ 16"
+    }
+
+    /// The scheme's own random rotation (always applied: the codebook assumes Gaussian-like coordinates).
+    public func rotation(role: KVRole, headDim: Int, options: KVSchemeOptions) -> (any KVRotation)? {
+        guard unsupportedReason(role: role, headDim: headDim) == nil else { return nil }
+        return SignedHadamardRotation(block: headDim, dim: headDim, seed: Self.seed)
+    }
+
+    public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
+        let g = try validated(context)
+        return TCQKeyStore(g, try TrellisCodebook.shared(dim: g.headDim, bits: bits))
+    }
+    public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore {
+        let g = try validated(context)
+        return TCQValueStore(g, try TrellisCodebook.shared(dim: g.headDim, bits: bits))
+    }
+
+    private func validated(_ context: KVStoreContext) throws(KVCacheError) -> KVStoreGeometry {
+        let g = context.geometry
+        if let why = unsupportedReason(role: context.role, headDim: g.headDim) {
+            throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
+        }
+        return g
+    }
+}
+
+/// What both tcq stores share: records [headCount, capacity, 2 + k·d/8] (TrellisRecord), the encoder
+/// and its scratch (writes come from one thread at a time), the levels for the gathers.
+class TCQRecords {
+    let geometry: KVStoreGeometry
+    let rows: VectorRecordStorage
+    let encoder: TrellisEncoder
+    let bits: Int
+    /// [256] levels (the encoder's search holds them).
+    var levels: UnsafePointer<Float> { UnsafePointer(encoder.search.levels) }
+
+    init(_ g: KVStoreGeometry, _ book: TrellisCodebook) {
+        geometry = g
+        bits = book.bits
+        encoder = TrellisEncoder(book, scale: .unbiased)
+        rows = VectorRecordStorage(g, recordBytes: TrellisRecord.bytes(headDim: g.headDim, bits: book.bits))
+    }
+
+    deinit { rows.deallocate() }
+
+    var allocatedBytes: Int { rows.allocatedBytes }
+    func bytesHeld(tokens: Int) -> Int { rows.bytesHeld(tokens: tokens) }
+
+    func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
+        let d = geometry.headDim
+        for t in 0..<count {
+            for h in 0..<geometry.headCount {
+                encoder.encode(src + t * tokenStride + h * d, into: rows.record(head: h, position: firstPosition + t))
+            }
+        }
+    }
+
+    /// Scalar twin decode (rotated domain): out = scale · levels[state] per coordinate.
+    func read(head: Int, positions: Range<Int>, into out: UnsafeMutablePointer<Float>) {
+        let d = geometry.headDim, levels = encoder.codebook.levels
+        for (j, p) in positions.enumerated() {
+            let r = UnsafeRawPointer(rows.record(head: head, position: p))
+            let scale = halfToFloat(r.loadUnaligned(as: UInt16.self))
+            for i in 0..<d { out[j * d + i] = scale * levels[TrellisRecord.stateScalar(r, i, dim: d, bits: bits)] }
+        }
+    }
+}
+
+/// tcq value storage (rotated domain): FloatStoreKernels' value sums over TrellisColumns.
+final class TCQValueStore: TCQRecords, ScalarTwinValueStore {
+    func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
+                    positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        let d = geometry.headDim, stride = rows.recordBytes, levels = self.levels
+        let first = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
+        switch bits {
+        case 2:
+            FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count, d: d,
+                                                acc: acc, accStride: accStride, TrellisColumns<Trellis2Bit>(records: first, stride: stride, dim: d, levels: levels))
+        case 3:
+            FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count, d: d,
+                                                acc: acc, accStride: accStride, TrellisColumns<Trellis3Bit>(records: first, stride: stride, dim: d, levels: levels))
+        default:
+            FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count, d: d,
+                                                acc: acc, accStride: accStride, TrellisColumns<Trellis4Bit>(records: first, stride: stride, dim: d, levels: levels))
+        }
+    }
+
+    /// Scalar twin: each value decoded by `read`, then acc += w·v element by element, positions in order.
+    func scalarAccumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
+                          positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        let d = geometry.headDim
+        var v = [Float](repeating: 0, count: d)
+        for (j, p) in positions.enumerated() {
+            v.withUnsafeMutableBufferPointer { read(head: head, positions: p..<p + 1, into: $0.baseAddress!) }
+            for g in 0..<queryCount {
+                let w = weights[g * weightStride + j]
+                for i in 0..<d { acc[g * accStride + i] += w * v[i] }
+            }
+        }
+    }
+}
+
+/// tcq key storage (rotated domain; queries arrive rotated): a key row is decoded 16 dims at a time
+/// (TrellisColumns) into a stack row [d], then dotted with each prepared query [d] floats.
+final class TCQKeyStore: TCQRecords, ScalarTwinKeyStore {
+    var preparedQueryBytes: Int { geometry.headDim * 4 }
+
+    func prepareQuery(_ q: UnsafePointer<Float>, into dst: UnsafeMutableRawPointer) {
+        dst.copyMemory(from: q, byteCount: geometry.headDim * 4)
+    }
+
+    func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
+                into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        switch bits {
+        case 2: scores(TrellisColumns<Trellis2Bit>.self, queries, queryCount, head, positions, out, outStride)
+        case 3: scores(TrellisColumns<Trellis3Bit>.self, queries, queryCount, head, positions, out, outStride)
+        default: scores(TrellisColumns<Trellis4Bit>.self, queries, queryCount, head, positions, out, outStride)
+        }
+    }
+
+    @inline(__always)
+    private func scores<W>(_: TrellisColumns<W>.Type, _ queries: UnsafeRawPointer, _ queryCount: Int, _ head: Int,
+                           _ positions: Range<Int>, _ out: UnsafeMutablePointer<Float>, _ outStride: Int) {
+        let d = geometry.headDim, qBytes = preparedQueryBytes
+        let columns = TrellisColumns<W>(records: UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound)),
+                                        stride: rows.recordBytes, dim: d, levels: levels)
+        withUnsafeTemporaryAllocation(byteCount: d * 4, alignment: 64) { buffer in
+            let key = buffer.baseAddress!
+            for j in 0..<positions.count {
+                var i = 0
+                while i < d {
+                    key.storeBytes(of: columns.column(j, i), toByteOffset: i * 4, as: SIMD16<Float>.self)
+                    i += 16
+                }
+                for g in 0..<queryCount {
+                    out[g * outStride + j] = VectorRowKernels.dot(queries + g * qBytes, UnsafeRawPointer(key), d)
+                }
+            }
+        }
+    }
+
+    /// Scalar twin: each key decoded by `read`, then a plain sequential dot.
+    func scalarScores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
+                      into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        let d = geometry.headDim
+        var key = [Float](repeating: 0, count: d)
+        for (j, p) in positions.enumerated() {
+            key.withUnsafeMutableBufferPointer { read(head: head, positions: p..<p + 1, into: $0.baseAddress!) }
+            for g in 0..<queryCount {
+                let q = (queries + g * preparedQueryBytes).assumingMemoryBound(to: Float.self)
+                var s: Float = 0
+                for i in 0..<d { s += q[i] * key[i] }
+                out[g * outStride + j] = s
+            }
+        }
+    }
+}
