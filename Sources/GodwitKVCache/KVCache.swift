@@ -130,7 +130,7 @@ public final class KVCache: @unchecked Sendable {
     /// values: [n, kvHeads, valueDim] with `valueStride` floats per token; modified in place.
     public func write(layer index: Int, keys: UnsafeMutablePointer<Float>, keyStride: Int,
                       values: UnsafeMutablePointer<Float>, valueStride: Int,
-                      tokens n: Int, firstPosition: Int, angles: RoPEAngles?) {
+                      tokens n: Int, firstPosition: Int, angles: RoPEAngles?, pool: ThreadPool? = nil) {
         let layer = layers[index]
         let spec = layer.spec
         if layer.keys.keyInput == .postRoPE {
@@ -149,8 +149,19 @@ public final class KVCache: @unchecked Sendable {
                 for h in 0..<spec.kvHeads { r.apply(values + t * valueStride + h * spec.valueDim, dim: spec.valueDim) }
             }
         }
-        layer.keys.write(keys, tokenStride: keyStride, count: n, firstPosition: firstPosition)
-        layer.values.write(values, tokenStride: valueStride, count: n, firstPosition: firstPosition)
+        Self.write(layer.keys, keys, tokenStride: keyStride, count: n, firstPosition: firstPosition, heads: spec.kvHeads, pool: pool)
+        Self.write(layer.values, values, tokenStride: valueStride, count: n, firstPosition: firstPosition, heads: spec.kvHeads, pool: pool)
+    }
+
+    /// One store's write: one task per head on the pool when the store encodes heads independently
+    /// (HeadParallelWrite), else one call.
+    private static func write(_ store: any KVStore, _ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int,
+                              heads: Int, pool: ThreadPool?) {
+        if let pool, heads > 1, let parallel = store as? any HeadParallelWrite {
+            pool.parallelFor(heads) { h, _ in parallel.write(head: h, src, tokenStride: tokenStride, count: count, firstPosition: firstPosition) }
+        } else {
+            store.write(src, tokenStride: tokenStride, count: count, firstPosition: firstPosition)
+        }
     }
 
     /// Marks positions up to `firstPosition + n` as cached (call after every layer was written).

@@ -44,6 +44,14 @@ extension KVStore {
     public func truncate(to count: Int) {}
 }
 
+/// A store whose encoding is dear (a search per head vector, tcq{b}) and can encode one KV head per
+/// task: `write(head:…)` touches only that head's records and that head's scratch, so the cache runs
+/// the heads of a layer on its thread pool.
+public protocol HeadParallelWrite: KVStore {
+    /// `write` restricted to one head: src [count, headCount, headDim] as for `write`.
+    func write(head: Int, _ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int)
+}
+
 /// Key storage: scores queries directly against the encoded keys.
 public protocol KeyStore: KVStore {
     /// Whether `write` receives keys before or after RoPE (default: after).

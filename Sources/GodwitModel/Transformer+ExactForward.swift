@@ -98,7 +98,7 @@ extension Transformer {
             }
         }
         s.cache.write(layer: l, keys: s.k, keyStride: kw, values: s.v, valueStride: vw, tokens: n, firstPosition: first,
-                      angles: ropeKeys ? nil : RoPEAngles(cos: s.ropeCos[ri], sin: s.ropeSin[ri], stride: half))
+                      angles: ropeKeys ? nil : RoPEAngles(cos: s.ropeCos[ri], sin: s.ropeSin[ri], stride: half), pool: s.pool)
         let aw = c.headCount * c.valueLength
         s.cache.attend(layer: l, queries: s.q, queryStride: qw, heads: c.headCount, tokens: n, firstPosition: first,
                        scale: c.attentionScale, into: s.attention, outStride: aw, pool: s.pool)

@@ -90,7 +90,7 @@ extension Transformer {
             rope.apply(s.q + t * qw, heads: c.headCount, headDim: c.keyLength, cos: s.ropeCos[ri] + t * half, sin: s.ropeSin[ri] + t * half)
         }
         s.cache.write(layer: l, keys: s.k, keyStride: kw, values: s.v, valueStride: vw, tokens: n, firstPosition: first,
-                      angles: RoPEAngles(cos: s.ropeCos[ri], sin: s.ropeSin[ri], stride: half))
+                      angles: RoPEAngles(cos: s.ropeCos[ri], sin: s.ropeSin[ri], stride: half), pool: s.pool)
         let aw = c.headCount * c.valueLength
         s.cache.attend(layer: l, queries: s.q, queryStride: qw, heads: c.headCount, tokens: n, firstPosition: first,
                        scale: c.attentionScale, into: s.attention, outStride: aw, pool: s.pool)

@@ -5,7 +5,8 @@ import Testing
 
 /// kivi{b}mix: pinned group size, the per-channel bit allocation (budget, ordering, weights), round trip
 /// against uniform KIVI keys, fast tile scores against the scalar twin (pre-RoPE, with and without
-/// calibrated weights), exact accounting, rings and truncation.
+/// calibrated weights), exact accounting, rings and truncation; kivi{b}tcq (trellis-coded channels) through
+/// the same tests, and against kivi{b}mix.
 @Suite struct KIVIMixTests {
     static let rope = RotaryEmbedding(dimensions: 64, base: 10000, style: .neox)
 
@@ -73,12 +74,43 @@ import Testing
         }
     }
 
+    @Test("Trellis channels beat uniform codes on Gaussian-like channels; outlier channels keep min/max codes", arguments: [2, 3, 4])
+    func trellisBeatsMix(bits: Int) throws {
+        let dim = 64, n = 256
+        let g = KVStoreGeometry(layer: 0, headCount: 2, headDim: dim, capacity: n)
+        var rng = TestRandom(seed: 41)
+        var data = rng.vectors(count: n, dim: dim * 2)
+        for i in data.indices { data[i] *= Float(1 << ((i % dim) % 5)) / 4 }
+        let mix = try Self.keyStore("kivi\(bits)mix", g, group: 128, residual: 0)
+        let tcq = try Self.keyStore("kivi\(bits)tcq", g, group: 128, residual: 0)
+        KIVITests.write(mix, data, dim: dim * 2, first: 0, count: n)
+        KIVITests.write(tcq, data, dim: dim * 2, first: 0, count: n)
+        for h in 0..<2 {
+            var orig = [Float]()
+            for t in 1..<n { orig += data[(t * 2 + h) * dim..<(t * 2 + h + 1) * dim] }
+            let em = relativeRMSError(orig, KIVITests.read(mix, head: h, 1..<n))
+            let et = relativeRMSError(orig, KIVITests.read(tcq, head: h, 1..<n))
+            print("kivi\(bits) head \(h): mix \(em), tcq \(et)")
+            #expect(et < em * (bits == 4 ? 1.0 : 0.9), "kivi\(bits)tcq head \(h): \(et) vs mix \(em)")
+        }
+        #expect(tcq.bytesHeld(tokens: n) == mix.bytesHeld(tokens: n))
+        // A channel of rare spikes: the trellis levels (trained on Gaussians) would clip them; the
+        // channel keeps its min/max codes, so the spikes come back within a uniform step.
+        var spiky = rng.vectors(count: n, dim: dim, outliers: false)
+        for t in stride(from: 7, to: n, by: 50) { spiky[t * dim + 5] = 40 }
+        let one = KVStoreGeometry(layer: 0, headCount: 1, headDim: dim, capacity: n)
+        let s = try Self.keyStore("kivi\(bits)tcq", one, group: 128, residual: 0)
+        KIVITests.write(s, spiky, dim: dim, first: 0, count: n)
+        let back = KIVITests.read(s, head: 0, 1..<n)
+        for t in stride(from: 57, to: n, by: 50) { #expect(abs(back[(t - 1) * dim + 5] - 40) < 2, "spike at \(t): \(back[(t - 1) * dim + 5])") }
+    }
+
     @Test("Fast tile scores equal the scalar twin (RoPE, residual tail, partial tiles, weights)",
-          arguments: [(2, false), (3, true), (4, false), (4, true), (5, true)])
-    func fastMatchesTwin(bits: Int, weighted: Bool) throws {
+          arguments: ["mix", "tcq"].flatMap { kind in [(2, false), (3, true), (4, false), (4, true), (5, true)].map { ($0.0, $0.1, kind) } })
+    func fastMatchesTwin(bits: Int, weighted: Bool, kind: String) throws {
         let dim = 64, n = 75, heads = 2
         let g = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: 96)
-        let keys = try Self.keyStore("kivi\(bits)mix", g, group: 16, residual: 8, rope: Self.rope,
+        let keys = try Self.keyStore("kivi\(bits)\(kind)", g, group: 16, residual: 8, rope: Self.rope,
                                      calibration: weighted ? Self.calibration(heads: heads, dim: dim) : nil) as! any ScalarTwinKeyStore
         var rng = TestRandom(seed: 17)
         let data = rng.vectors(count: n, dim: dim * heads)
@@ -89,7 +121,7 @@ import Testing
         for h in 0..<heads {
             for range in [0..<n, 5..<40, 33..<75, 47..<48, 60..<75] {
                 let (fast, twin) = fastAndTwinScores(keys, prepared, count: 3, head: h, positions: range, stride: n)
-                for i in 0..<3 * n { #expect(abs(fast[i] - twin[i]) <= 1e-4 * max(1, abs(twin[i])), "kivi\(bits)mix \(range) \(i)") }
+                for i in 0..<3 * n { #expect(abs(fast[i] - twin[i]) <= 1e-4 * max(1, abs(twin[i])), "kivi\(bits)\(kind) \(range) \(i)") }
             }
         }
     }
@@ -116,12 +148,12 @@ import Testing
         #expect(throws: KVCacheError.self) { try Self.keyStore("kivi3mix", g, group: 64, residual: 0, calibration: old) }
     }
 
-    @Test("Sliding-window ring keeps what a full store keeps; truncation re-quantizes consistently")
-    func ringAndTruncation() throws {
+    @Test("Sliding-window ring keeps what a full store keeps; truncation re-quantizes consistently", arguments: ["kivi4mix", "kivi3tcq"])
+    func ringAndTruncation(name: String) throws {
         let dim = 64, heads = 2, window = 24, total = 150
         let ring = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: 40, window: window)
         let full = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: total)
-        let rk = try Self.keyStore("kivi4mix", ring, group: 16, residual: 4), fk = try Self.keyStore("kivi4mix", full, group: 16, residual: 4)
+        let rk = try Self.keyStore(name, ring, group: 16, residual: 4), fk = try Self.keyStore(name, full, group: 16, residual: 4)
         var rng = TestRandom(seed: 5)
         let data = rng.vectors(count: total, dim: heads * dim)
         var position = 0
@@ -137,7 +169,7 @@ import Testing
         let g = KVStoreGeometry(layer: 0, headCount: 1, headDim: dim, capacity: 128)
         let first = rng.vectors(count: 50, dim: dim), second = rng.vectors(count: 60, dim: dim)
         let combined = Array(first[0..<20 * dim]) + Array(second[20 * dim..<60 * dim])
-        let ks = try Self.keyStore("kivi4mix", g, group: 16, residual: 4), rks = try Self.keyStore("kivi4mix", g, group: 16, residual: 4)
+        let ks = try Self.keyStore(name, g, group: 16, residual: 4), rks = try Self.keyStore(name, g, group: 16, residual: 4)
         KIVITests.write(ks, first, dim: dim, first: 0, count: 50)
         ks.truncate(to: 20)
         KIVITests.write(ks, second, dim: dim, first: 20, count: 40)

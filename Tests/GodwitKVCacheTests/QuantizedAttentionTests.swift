@@ -14,6 +14,8 @@ import Testing
                                            "kivi2pre": 0.45, "kivi3pre": 0.21, "kivi4pre": 0.10, "kivi5pre": 0.055,
                                            "kivi6pre": 0.03, "kivi8pre": 0.01,
                                            "kivi2mix": 0.45, "kivi3mix": 0.21, "kivi4mix": 0.10, "kivi5mix": 0.055,
+                                           "kivi2tcq": 0.45, "kivi3tcq": 0.21, "kivi4tcq": 0.10, "kivi5tcq": 0.055,
+                                           "tcq4": 0.09, "tcq3": 0.17, "tcq2": 0.33,
                                            "fp8_e4m3": 0.04, "fp8_e5m2": 0.07, "q8_kv": 0.012, "turbo4": 0.12, "turbo3": 0.21, "turbo2": 0.38]
 
     @Test("Fused attention on each scheme tracks exact attention", arguments: KVSchemeRegistry.shared.names)

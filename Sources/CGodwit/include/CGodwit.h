@@ -69,18 +69,23 @@ static inline godwit_f32x16 godwit_mask_add16(godwit_f32x16 acc, uint16_t bits, 
 #endif
 }
 
-/// r[i] = table[index[i]]: 16 loads from a table of floats in one `vgatherdps` where the build targets
-/// AVX-512 (the 256-entry trellis codebooks of the tcq schemes); a lane loop elsewhere. Indices must
-/// lie inside the table.
-static inline godwit_f32x16 godwit_gather16(const float *table, godwit_i32x16 index) {
+/// r[i] = (index[i] & 31) < 16 ? low[index[i] & 15] : high[index[i] & 15]: a 32-entry lookup (the two
+/// halves of a trellis level table) in one `vpermi2ps` where the build targets AVX-512; a lane loop elsewhere.
+static inline godwit_f32x16 godwit_lookup32(godwit_f32x16 low, godwit_f32x16 high, godwit_i32x16 index) {
 #if defined(__AVX512F__)
-    godwit_f32x16 zero = {0};
-    return __builtin_ia32_gathersiv16sf(zero, table, index, (unsigned short)0xFFFF, 4);
+    return __builtin_ia32_vpermi2varps512(low, index, high);
 #else
     godwit_f32x16 r;
-    for (int i = 0; i < 16; i++) r[i] = table[index[i]];
+    for (int i = 0; i < 16; i++) r[i] = (index[i] & 16) ? high[index[i] & 15] : low[index[i] & 15];
     return r;
 #endif
+}
+
+/// The low byte of each of 16 lanes (`vpmovdb` where the build targets AVX-512; Swift's lane loops and
+/// conversion initializers compiled to byte inserts here).
+typedef uint8_t godwit_u8x16 __attribute__((ext_vector_type(16)));
+static inline godwit_u8x16 godwit_narrow16(godwit_i32x16 v) {
+    return __builtin_convertvector(v, godwit_u8x16);
 }
 
 #ifdef __cplusplus

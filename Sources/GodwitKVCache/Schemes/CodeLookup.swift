@@ -9,4 +9,10 @@ enum CodeLookup {
     static func lookup16(_ table: SIMD16<Float>, _ index: SIMD16<Int32>) -> SIMD16<Float> {
         godwit_lookup16(table, index)
     }
+
+    /// r[i] = table[index[i] & 31] for a 32-entry table given as its halves [0, 16) and [16, 32) (`vpermi2ps`).
+    @inline(__always)
+    static func lookup32(_ low: SIMD16<Float>, _ high: SIMD16<Float>, _ index: SIMD16<Int32>) -> SIMD16<Float> {
+        godwit_lookup32(low, high, index)
+    }
 }

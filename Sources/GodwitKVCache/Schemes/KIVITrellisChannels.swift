@@ -9,10 +9,9 @@
 // channels with rare large values, which the Gaussian-trained levels clip.
 // Layout (inside KIVIMixGroupLayout's tiles, the same 2·w bytes per channel and tile as bit planes):
 // token l of a tile has its w-bit symbol at bit w·(15 − l) of the channel's chunk, so the state of
-// token l is the 8-bit window at that bit; windows of tokens 0… run past the chunk's top into the
+// token l is the L-bit window at that bit; windows of tokens 0… run past the chunk's top into the
 // previous tile's chunk of the same channel (bit 16w ↦ its bit 0), circularly over the group.
 // The width byte holds w | 0x80 for a trellis channel.
-import CGodwit
 import GodwitKernels
 
 final class KIVITrellisChannels {
@@ -24,8 +23,10 @@ final class KIVITrellisChannels {
     static let codebookDim = 256
 
     let groupSize: Int
-    /// [3, 256] levels of widths 2, 3, 4 (row w − 2).
+    /// [3, 2^L] levels of widths 2, 3, 4 (row w − 2).
     let levels: UnsafeMutablePointer<Float>
+    /// [3] the same codebooks' tables in registers (TrellisTables), entry w − 2.
+    let tables: UnsafeMutablePointer<TrellisTables>
     /// Squared error per unit variance of each width's code (training), [KIVIBitAllocation.maxBits + 1], 0: none.
     let mse: [Float]
     /// One search per width over the group's tokens (dim = G).
@@ -38,9 +39,11 @@ final class KIVITrellisChannels {
         levels = .allocate(capacity: 3 * TrellisCodebook.states)
         var m = [Float](repeating: 0, count: KIVIBitAllocation.maxBits + 1)
         var s = [TrellisSearch]()
+        tables = .allocate(capacity: 3)
         for w in Self.widths {
             let book = try TrellisCodebook.shared(dim: Self.codebookDim, bits: w)
             for i in 0..<TrellisCodebook.states { levels[(w - 2) * TrellisCodebook.states + i] = book.levels[i] }
+            (tables + (w - 2)).initialize(to: TrellisTables(book))
             m[w] = Float(book.mse)
             let search = TrellisSearch(dim: groupSize, bits: w)
             search.setLevels(book.levels)
@@ -53,6 +56,8 @@ final class KIVITrellisChannels {
 
     deinit {
         levels.deallocate()
+        tables.deinitialize(count: 3)
+        tables.deallocate()
         y.deallocate()
         for s in searches { s.deallocate() }
     }
@@ -111,9 +116,9 @@ final class KIVITrellisChannels {
     }
 
     /// The levels of the 16 tokens of a tile: states from 32-bit words (8 tokens per word for w ≤ 3,
-    /// 4 for w = 4: 7w + 8 ≤ 32 bits), shifted per lane, one `vgatherdps`.
+    /// 4 for w = 4: 7w + L ≤ 32 bits), shifted per lane, two `vpermi2ps` (TrellisTables).
     @inline(__always)
-    static func levels16(_ chunk: UnsafeRawPointer, previous: UnsafeRawPointer, width w: Int, table: UnsafePointer<Float>) -> SIMD16<Float> {
+    static func levels16(_ chunk: UnsafeRawPointer, previous: UnsafeRawPointer, width w: Int, tables: TrellisTables) -> SIMD16<Float> {
         let words: SIMD16<UInt32>, shifts: SIMD16<UInt32>
         // Tokens 0…: their windows end in the previous chunk's low bits.
         let top = (chunk.loadUnaligned(fromByteOffset: 2 * w - 4, as: UInt32.self) >> UInt32(32 - (w == 4 ? 16 : 8 * w)))
@@ -130,6 +135,6 @@ final class KIVITrellisChannels {
             let k = UInt32(w)
             shifts = SIMD16(7 * k, 6 * k, 5 * k, 4 * k, 3 * k, 2 * k, k, 0, 7 * k, 6 * k, 5 * k, 4 * k, 3 * k, 2 * k, k, 0)
         }
-        return godwit_gather16(table + (w - 2) * TrellisCodebook.states, SIMD16<Int32>(truncatingIfNeeded: (words &>> shifts) & 255))
+        return tables.levels(words, shifts)
     }
 }

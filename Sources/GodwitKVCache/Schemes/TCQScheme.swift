@@ -10,8 +10,8 @@
 // the cache through the rotation hook, so stores work in the rotated domain (values are summed there
 // and the cache rotates the attention output back). The codebook is trained on random unit vectors
 // (Gaussian-like coordinates), not on model data. Encoding runs a Viterbi search per head vector
-// (2 passes × d steps × 256 states: about 10 µs at d = 64), so appending is dearer than turbo's.
-// Both roles keep row records (VectorRecordStorage): values decode 16 dims per `vgatherdps` into
+// (2 passes × d steps × 1024 states), so appending is dearer than turbo's.
+// Both roles keep row records (VectorRecordStorage): values decode 16 dims with two `vpermi2ps` into
 // FloatStoreKernels' value sums; keys decode a row and dot it with each query row.
 import GodwitKernels
 
@@ -64,20 +64,25 @@ public struct TCQScheme: KVScheme {
     }
 }
 
-/// What both tcq stores share: records [headCount, capacity, 2 + k·d/8] (TrellisRecord), the encoder
-/// and its scratch (writes come from one thread at a time), the levels for the gathers.
-class TCQRecords {
+/// What both tcq stores share: records [headCount, capacity, 2 + k·d/8] (TrellisRecord), one encoder
+/// (with its search scratch) per head, so heads encode in parallel (HeadParallelWrite), and the codebook's
+/// tables in registers.
+class TCQRecords: HeadParallelWrite {
     let geometry: KVStoreGeometry
     let rows: VectorRecordStorage
-    let encoder: TrellisEncoder
+    /// [headCount]
+    let encoders: [TrellisEncoder]
+    let codebook: TrellisCodebook
     let bits: Int
-    /// [256] levels (the encoder's search holds them).
-    var levels: UnsafePointer<Float> { UnsafePointer(encoder.search.levels) }
+    /// The codebook's two 32-entry tables (TrellisColumns).
+    let tables: TrellisTables
 
     init(_ g: KVStoreGeometry, _ book: TrellisCodebook) {
         geometry = g
         bits = book.bits
-        encoder = TrellisEncoder(book, scale: .unbiased)
+        codebook = book
+        encoders = (0..<g.headCount).map { _ in TrellisEncoder(book, scale: .unbiased) }
+        tables = TrellisTables(book)
         rows = VectorRecordStorage(g, recordBytes: TrellisRecord.bytes(headDim: g.headDim, bits: book.bits))
     }
 
@@ -87,17 +92,19 @@ class TCQRecords {
     func bytesHeld(tokens: Int) -> Int { rows.bytesHeld(tokens: tokens) }
 
     func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
+        for h in 0..<geometry.headCount { write(head: h, src, tokenStride: tokenStride, count: count, firstPosition: firstPosition) }
+    }
+
+    func write(head h: Int, _ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         let d = geometry.headDim
         for t in 0..<count {
-            for h in 0..<geometry.headCount {
-                encoder.encode(src + t * tokenStride + h * d, into: rows.record(head: h, position: firstPosition + t))
-            }
+            encoders[h].encode(src + t * tokenStride + h * d, into: rows.record(head: h, position: firstPosition + t))
         }
     }
 
-    /// Scalar twin decode (rotated domain): out = scale · levels[state] per coordinate.
+    /// Scalar twin decode (rotated domain): out = scale · level(state) per coordinate.
     func read(head: Int, positions: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let d = geometry.headDim, levels = encoder.codebook.levels
+        let d = geometry.headDim, levels = codebook.levels
         for (j, p) in positions.enumerated() {
             let r = UnsafeRawPointer(rows.record(head: head, position: p))
             let scale = halfToFloat(r.loadUnaligned(as: UInt16.self))
@@ -110,18 +117,18 @@ class TCQRecords {
 final class TCQValueStore: TCQRecords, ScalarTwinValueStore {
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        let d = geometry.headDim, stride = rows.recordBytes, levels = self.levels
+        let d = geometry.headDim, stride = rows.recordBytes, tables = self.tables
         let first = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
         switch bits {
         case 2:
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count, d: d,
-                                                acc: acc, accStride: accStride, TrellisColumns<Trellis2Bit>(records: first, stride: stride, dim: d, levels: levels))
+                                                acc: acc, accStride: accStride, TrellisColumns<Trellis2Bit>(records: first, stride: stride, dim: d, tables: tables))
         case 3:
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count, d: d,
-                                                acc: acc, accStride: accStride, TrellisColumns<Trellis3Bit>(records: first, stride: stride, dim: d, levels: levels))
+                                                acc: acc, accStride: accStride, TrellisColumns<Trellis3Bit>(records: first, stride: stride, dim: d, tables: tables))
         default:
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count, d: d,
-                                                acc: acc, accStride: accStride, TrellisColumns<Trellis4Bit>(records: first, stride: stride, dim: d, levels: levels))
+                                                acc: acc, accStride: accStride, TrellisColumns<Trellis4Bit>(records: first, stride: stride, dim: d, tables: tables))
         }
     }
 
@@ -163,7 +170,7 @@ final class TCQKeyStore: TCQRecords, ScalarTwinKeyStore {
                            _ positions: Range<Int>, _ out: UnsafeMutablePointer<Float>, _ outStride: Int) {
         let d = geometry.headDim, qBytes = preparedQueryBytes
         let columns = TrellisColumns<W>(records: UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound)),
-                                        stride: rows.recordBytes, dim: d, levels: levels)
+                                        stride: rows.recordBytes, dim: d, tables: tables)
         withUnsafeTemporaryAllocation(byteCount: d * 4, alignment: 64) { buffer in
             let key = buffer.baseAddress!
             for j in 0..<positions.count {
