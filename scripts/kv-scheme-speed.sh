@@ -31,4 +31,10 @@ run nuq4 -ctk nuq4 -ctv nuq4 --kv-calibration "$cal"
 run nuq3 -ctk nuq3 -ctv nuq3 --kv-calibration "$cal"
 run kivi4mix/q4_0 -ctk kivi4mix -ctv q4_0 --kv-group-size 256 --kv-residual 0 --kv-calibration "$cal"
 run kivi3mix/turbo3 -ctk kivi3mix -ctv turbo3 --kv-group-size 256 --kv-residual 0 --kv-calibration "$cal"
+run tcq4 -ctk tcq4 -ctv tcq4
+run tcq3 -ctk tcq3 -ctv tcq3
+run tcq2 -ctk tcq2 -ctv tcq2
+run f16/tcq3 -ctk f16 -ctv tcq3
+run kivi3tcq/f16 -ctk kivi3tcq -ctv f16 --kv-group-size 256 --kv-residual 0 --kv-calibration "$cal"
+run kivi3tcq/tcq3 -ctk kivi3tcq -ctv tcq3 --kv-group-size 256 --kv-residual 0 --kv-calibration "$cal"
 run "f16 (again: drift)" -ctk f16 -ctv f16

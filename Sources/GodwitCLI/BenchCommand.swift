@@ -39,7 +39,7 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("kv-residual"), help: "Recent tokens kept in full precision until their group fills (KIVI).")
     var residual: Int = 32
     @Option(name: .customLong("kv-calibration"),
-            help: "Calibration file from `godwit calibrate` (nuq, kivi{b}mix), or a model name (smollm2, gemma3) for the file scripts/calibrate.sh writes.")
+            help: "Calibration file from `godwit calibrate` (nuq, kivi{b}mix, kivi{b}tcq), or a model name (smollm2, gemma3) for the file scripts/calibrate.sh writes.")
     var calibration: String?
 
     func ints(_ s: String, _ flag: String) throws -> [Int] {

@@ -8,13 +8,13 @@ import GodwitEval
 struct CalibrateCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "calibrate",
-        abstract: "Fit the offline parameters of the calibrated KV cache schemes (nuq3, nuq4, kivi{b}mix) and write a --kv-calibration file.",
+        abstract: "Fit the offline parameters of the calibrated KV cache schemes (nuq3, nuq4, kivi{b}mix, kivi{b}tcq) and write a --kv-calibration file.",
         discussion: """
         Runs the model over --tokens tokens of the text, after skipping the first --skip tokens (keep the
         evaluation text out: perplexity uses the first chunks, so e.g. --skip 100000 on wikitext-2-test),
         records each layer's pre-RoPE keys and values, and fits per layer: per-channel key outlier
         thresholds (0.5%/99.5% percentiles) and 3- and 4-bit k-means codebooks for keys and values;
-        and the mean squared query coordinate of every KV head and channel (kivi{b}mix's error weights).
+        and the mean squared query coordinate of every KV head and channel (the error weights of kivi{b}mix and kivi{b}tcq).
         Example: godwit calibrate -f wikitext-2-test.txt --skip 100000 -o smollm2-nuq.gguf
         """)
 

@@ -46,7 +46,7 @@ struct CacheOptions: ParsableArguments {
     var residual: Int = 32
 
     @Option(name: .customLong("kv-calibration"),
-            help: "Calibration file from `godwit calibrate` (nuq, kivi{b}mix), or a model name (smollm2, gemma3) for the file scripts/calibrate.sh writes.")
+            help: "Calibration file from `godwit calibrate` (nuq, kivi{b}mix, kivi{b}tcq), or a model name (smollm2, gemma3) for the file scripts/calibrate.sh writes.")
     var calibration: String?
 
     @Option(name: .customLong("kv-sink"), help: "Keep the first S tokens in f16 (global layers only).")

@@ -17,7 +17,7 @@
 // (a gather per 16 values ran attention at 0.67× of f16), and trains to about the error of a free table
 // (N(0, 1), k = 3: free 1024-entry 0.019, additive 0.021, free 256-entry (L = 8) 0.022; Lloyd–Max 0.0345).
 // Training is deterministic: uniformly random unit vectors scaled by √d (SplitMix64 + Box–Muller),
-// tables started at N(0, ½) draws, then 12 rounds of (tail-biting Viterbi; low and high refitted by
+// tables started at N(0, ½) draws, then 24 rounds of (tail-biting Viterbi; low and high refitted by
 // alternating least squares over the coded coordinates).
 // Tail-biting: QTIP's two-pass approximation — pass 1 unconstrained on the vector rotated by d/2, whose
 // path's state at the last coordinate (mid-sequence there) fixes the overlap (its low L − k bits = the
