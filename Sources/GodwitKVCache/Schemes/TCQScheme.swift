@@ -25,9 +25,9 @@ public struct TCQScheme: KVScheme {
 
     public var name: String { "tcq\(bits)" }
     public var summary: String {
-        "trellis-coded (bitshift trellis, 8-bit states, Viterbi): f16 scale + \(bits) bits per coordinate of the randomly rotated vector"
+        "trellis-coded (bitshift trellis, 10-bit states, Viterbi): f16 scale + \(bits) bits per coordinate of the randomly rotated vector"
     }
-    public var source: String { "QTIP, arXiv 2406.11235 (bitshift trellis TCQ, LUT codes, L = 8) on TurboQuant's rotation (arXiv 2504.19874)" }
+    public var source: String { "QTIP, arXiv 2406.11235 (bitshift trellis TCQ, additive lookup codes, L = 10) on TurboQuant's rotation (arXiv 2504.19874)" }
     public var isQuantized: Bool { true }
 
     public func bitsPerValue(headDim: Int, role: KVRole, options: KVSchemeOptions) -> Double {

@@ -1,5 +1,5 @@
 // tcq records as 16-dim f32 columns, for FloatStoreKernels' value sums and the tcq key scores. Source:
-// TrellisCode.swift (records [f16 scale][trellis bits], coordinate i's state = the 8-bit window at bit
+// TrellisCode.swift (records [f16 scale][trellis bits], coordinate i's state = the 10-bit window at bit
 // k·(d−1−i), circular).
 // Column (j, i) = scale_j · level(s_{i+t}), t < 16, level(s) = low[s mod 32] + high[s >> 5]. The 16
 // states come from 16/g words of 32 bits (g = 8 coordinates per word for k ≤ 3 — 7k + 10 ≤ 32 bits —,
