@@ -7,6 +7,7 @@
 import Foundation
 import Godwit
 import GodwitKVCache
+import GodwitKernels
 
 public struct BenchmarkTest: Sendable, Hashable {
     public var prompt: Int
@@ -56,7 +57,7 @@ public enum Benchmark {
         let cache = KVCacheConfiguration(keyScheme: t.keyType, valueScheme: t.valueType, options: options)
         let session = try model.makeSession(SessionConfiguration(contextLength: ctx, batchSize: t.batchSize,
                                                                  threads: t.threads, cache: cache, calibration: calibration))
-        var rng = BenchRandom(seed: seed)
+        var rng = SplitMix64(seed: seed)
         let vocab = Int32(model.config.vocabularySize)
         func randomTokens(_ n: Int) -> [Int32] { (0..<n).map { _ in Int32(rng.next() % UInt64(vocab)) } }
         var depthTokens = randomTokens(t.depth)
@@ -136,17 +137,5 @@ public enum Benchmark {
         }
         let data = try JSONSerialization.data(withJSONObject: rows, options: [.prettyPrinted, .sortedKeys])
         return String(decoding: data, as: UTF8.self)
-    }
-}
-
-struct BenchRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
     }
 }

@@ -5,6 +5,7 @@
 // dividing the head dim, when K's type is quantized and head dim % 64 == 0; V is rotated with 64×64
 // blocks and the attention output rotated back. Scores are unchanged because (Hq)·(Hk) = q·k, and
 // Σ w_i·H v_i = H Σ w_i v_i. Here the product is an in-place O(n log n) butterfly, not a matmul.
+import GodwitKernels
 
 /// An orthonormal transform of head vectors, applied in place.
 public protocol KVRotation: Sendable {
@@ -72,17 +73,10 @@ public struct SignedHadamardRotation: KVRotation, Equatable {
     /// Deterministic signs from `seed` (SplitMix64), one per coordinate of a `dim`-vector.
     public init(block: Int, dim: Int, seed: UInt64) {
         self.block = block
-        var state = seed
+        var rng = SplitMix64(seed: seed)
         var s = [Float]()
         s.reserveCapacity(dim)
-        for _ in 0..<dim {
-            state &+= 0x9E37_79B9_7F4A_7C15
-            var z = state
-            z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-            z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-            z ^= z >> 31
-            s.append(z & 1 == 0 ? 1 : -1)
-        }
+        for _ in 0..<dim { s.append(rng.next() & 1 == 0 ? 1 : -1) }
         signs = s
     }
 

@@ -210,3 +210,39 @@ public protocol ScalarTwinValueStore: ValueStore {
     func scalarAccumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                           positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int)
 }
+
+extension ScalarTwinKeyStore {
+    /// The scalar twin of a store whose prepared query is the f32 query [d] and whose `read` decodes a key
+    /// (turbo, tcq): each key decoded by `read`, then a plain sequential dot.
+    func scalarScoresFromRead(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
+                              into out: UnsafeMutablePointer<Float>, outStride: Int) {
+        let d = geometry.headDim
+        var key = [Float](repeating: 0, count: d)
+        for (j, p) in positions.enumerated() {
+            key.withUnsafeMutableBufferPointer { read(head: head, positions: p..<p + 1, into: $0.baseAddress!) }
+            for g in 0..<queryCount {
+                let q = (queries + g * preparedQueryBytes).assumingMemoryBound(to: Float.self)
+                var s: Float = 0
+                for i in 0..<d { s += q[i] * key[i] }
+                out[g * outStride + j] = s
+            }
+        }
+    }
+}
+
+extension ScalarTwinValueStore {
+    /// The scalar twin of a store whose `read` decodes a value (turbo, tcq): each value decoded by `read`,
+    /// then acc += w·v element by element, positions in order.
+    func scalarAccumulateFromRead(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
+                                  positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
+        let d = geometry.headDim
+        var v = [Float](repeating: 0, count: d)
+        for (j, p) in positions.enumerated() {
+            v.withUnsafeMutableBufferPointer { read(head: head, positions: p..<p + 1, into: $0.baseAddress!) }
+            for g in 0..<queryCount {
+                let w = weights[g * weightStride + j]
+                for i in 0..<d { acc[g * accStride + i] += w * v[i] }
+            }
+        }
+    }
+}

@@ -63,6 +63,7 @@ final class KIVIMixKeyStore: KIVIGroupedKeyStore {
                 mean[c] = sum / m
                 range[c] = hi - lo
                 weight[c] = channelWeights?[h * d + c] ?? 1
+                guard trellis != nil else { continue }  // the variance is the trellis error model's
                 var ss: Float = 0
                 for j in skip..<n { let e = staging[j * d + c] - mean[c]; ss += e * e }
                 variance[c] = ss / m
@@ -77,7 +78,8 @@ final class KIVIMixKeyStore: KIVIGroupedKeyStore {
                 KIVIBitAllocation.allocate(range: range, weight: weights, count: d, budget: layout.bits * d, into: widths)
             }
             for c in d..<(layout.codesOffset - layout.widthsOffset) { widths[c] = 0 }
-            (block + layout.codesOffset).initializeMemory(as: UInt8.self, repeating: 0, count: n / 16 * layout.tileBytes)
+            // Bit planes overwrite every byte a decode reads; trellis bits are ORed in (PackedBits), so zero them first.
+            if trellis != nil { (block + layout.codesOffset).initializeMemory(as: UInt8.self, repeating: 0, count: n / 16 * layout.tileBytes) }
             var offset = 0  // channel c's chunk within a tile
             for c in 0..<d {
                 let w = Int(widths[c])

@@ -97,9 +97,7 @@ final class KIVITrellisChannels {
         for j in 0..<groupSize {
             let b = Int(search.states[j]) & ((1 << w) - 1)
             let chunk = (codes + j / 16 * tileBytes).assumingMemoryBound(to: UInt8.self)
-            let bit = w * (15 - j % 16)
-            chunk[bit >> 3] |= UInt8(truncatingIfNeeded: b << (bit & 7))
-            if (bit & 7) + w > 8 { chunk[(bit >> 3) + 1] |= UInt8(truncatingIfNeeded: b >> (8 - (bit & 7))) }
+            PackedBits.put(b, bits: w, at: w * (15 - j % 16), into: chunk)
         }
     }
 

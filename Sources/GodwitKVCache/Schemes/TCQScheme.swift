@@ -31,19 +31,16 @@ public struct TCQScheme: KVScheme {
     public var isQuantized: Bool { true }
 
     public func bitsPerValue(headDim: Int, role: KVRole, options: KVSchemeOptions) -> Double {
-        Double(TrellisRecord.bytes(headDim: headDim, bits: bits) * 8) / Double(headDim)
+        RotatedVectorSchemes.bitsPerValue(headDim: headDim, bits: bits)
     }
 
     public func unsupportedReason(role: KVRole, headDim: Int) -> String? {
-        guard [2, 3, 4].contains(bits) else { return "only 2, 3 and 4 bits are implemented" }
-        return headDim >= 16 && headDim & (headDim - 1) == 0
-            ? nil : "the random Hadamard rotation needs a power-of-two head dim ≥ 16"
+        RotatedVectorSchemes.unsupportedReason(bits: bits, headDim: headDim)
     }
 
-    /// The scheme's own random rotation (always applied: the codebook assumes Gaussian-like coordinates).
+    /// The scheme's own random rotation (RotatedVectorSchemes; the codebook assumes Gaussian-like coordinates).
     public func rotation(role: KVRole, headDim: Int, options: KVSchemeOptions) -> (any KVRotation)? {
-        guard unsupportedReason(role: role, headDim: headDim) == nil else { return nil }
-        return SignedHadamardRotation(block: headDim, dim: headDim, seed: Self.seed)
+        RotatedVectorSchemes.rotation(bits: bits, headDim: headDim, seed: Self.seed)
     }
 
     public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
@@ -56,11 +53,7 @@ public struct TCQScheme: KVScheme {
     }
 
     private func validated(_ context: KVStoreContext) throws(KVCacheError) -> KVStoreGeometry {
-        let g = context.geometry
-        if let why = unsupportedReason(role: context.role, headDim: g.headDim) {
-            throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
-        }
-        return g
+        try RotatedVectorSchemes.geometry(context, scheme: name, bits: bits)
     }
 }
 
@@ -135,15 +128,8 @@ final class TCQValueStore: TCQRecords, ScalarTwinValueStore {
     /// Scalar twin: each value decoded by `read`, then acc += w·v element by element, positions in order.
     func scalarAccumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                           positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        let d = geometry.headDim
-        var v = [Float](repeating: 0, count: d)
-        for (j, p) in positions.enumerated() {
-            v.withUnsafeMutableBufferPointer { read(head: head, positions: p..<p + 1, into: $0.baseAddress!) }
-            for g in 0..<queryCount {
-                let w = weights[g * weightStride + j]
-                for i in 0..<d { acc[g * accStride + i] += w * v[i] }
-            }
-        }
+        scalarAccumulateFromRead(weights: weights, weightStride: weightStride, queryCount: queryCount, head: head,
+                                 positions: positions, into: acc, accStride: accStride)
     }
 }
 
@@ -189,16 +175,6 @@ final class TCQKeyStore: TCQRecords, ScalarTwinKeyStore {
     /// Scalar twin: each key decoded by `read`, then a plain sequential dot.
     func scalarScores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
                       into out: UnsafeMutablePointer<Float>, outStride: Int) {
-        let d = geometry.headDim
-        var key = [Float](repeating: 0, count: d)
-        for (j, p) in positions.enumerated() {
-            key.withUnsafeMutableBufferPointer { read(head: head, positions: p..<p + 1, into: $0.baseAddress!) }
-            for g in 0..<queryCount {
-                let q = (queries + g * preparedQueryBytes).assumingMemoryBound(to: Float.self)
-                var s: Float = 0
-                for i in 0..<d { s += q[i] * key[i] }
-                out[g * outStride + j] = s
-            }
-        }
+        scalarScoresFromRead(queries: queries, queryCount: queryCount, head: head, positions: positions, into: out, outStride: outStride)
     }
 }

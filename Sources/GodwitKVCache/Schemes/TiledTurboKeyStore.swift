@@ -125,17 +125,7 @@ final class TiledTurboKeyStore: ScalarTwinKeyStore {
     /// Scalar twin: each key decoded by `read`, then a plain sequential dot.
     func scalarScores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,
                       into out: UnsafeMutablePointer<Float>, outStride: Int) {
-        let d = geometry.headDim
-        var key = [Float](repeating: 0, count: d)
-        for (j, p) in positions.enumerated() {
-            key.withUnsafeMutableBufferPointer { read(head: head, positions: p..<p + 1, into: $0.baseAddress!) }
-            for g in 0..<queryCount {
-                let q = (queries + g * preparedQueryBytes).assumingMemoryBound(to: Float.self)
-                var s: Float = 0
-                for i in 0..<d { s += q[i] * key[i] }
-                out[g * outStride + j] = s
-            }
-        }
+        scalarScoresFromRead(queries: queries, queryCount: queryCount, head: head, positions: positions, into: out, outStride: outStride)
     }
 
     func scores(queries: UnsafeRawPointer, queryCount: Int, head: Int, positions: Range<Int>,

@@ -50,10 +50,12 @@ public struct TrellisCodebook: Sendable, Equatable {
     /// Mean squared error per coordinate on the training set at the last round (scaled units).
     public let mse: Double
 
+    private static let cache = CodebookCache<TrellisCodebook>()
+
     /// The shared codebook for (dim, bits), trained once per process. bits ∈ 2…4; dim a multiple of 16.
     public static func shared(dim: Int, bits: Int) throws(KVCacheError) -> TrellisCodebook {
         try check(dim: dim, bits: bits)
-        return TrellisCodebookCache.instance.codebook(dim: dim, bits: bits)
+        return cache.codebook(dim: dim, bits: bits) { TrellisCodebook(training: dim, bits: bits) }
     }
 
     /// Trains from scratch, bypassing the cache (deterministic; tests compare the two).
@@ -139,39 +141,18 @@ public struct TrellisCodebook: Sendable, Equatable {
     }
 }
 
-/// SplitMix64 with Box–Muller normals (the training set of TrellisCodebook).
+/// Box–Muller normals from SplitMix64 (the training set of TrellisCodebook).
 struct TrellisRandom {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
+    var bits: SplitMix64
+    init(seed: UInt64) { bits = SplitMix64(seed: seed) }
 
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    mutating func next() -> UInt64 { bits.next() }
 
-    /// Uniform in (0, 1).
+    /// Uniform in (0, 1) (never 0: the logarithm below).
     mutating func uniform() -> Double { (Double(next() >> 11) + 0.5) / 9_007_199_254_740_992 }
 
     mutating func gaussian() -> Double {
         (-2 * Foundation.log(uniform())).squareRoot() * Foundation.cos(2 * Double.pi * uniform())
-    }
-}
-
-private final class TrellisCodebookCache: @unchecked Sendable {
-    static let instance = TrellisCodebookCache()
-    private let lock = NSLock()
-    private var books: [Int: TrellisCodebook] = [:]
-
-    func codebook(dim: Int, bits: Int) -> TrellisCodebook {
-        let key = dim << 8 | bits
-        lock.lock(); defer { lock.unlock() }
-        if let b = books[key] { return b }
-        let b = TrellisCodebook(training: dim, bits: bits)
-        books[key] = b
-        return b
     }
 }
 
@@ -317,9 +298,9 @@ final class TrellisSearch {
     }
 }
 
-/// One tcq record: [f16 scale][k·d/8 bytes: the trellis bits], 2 + k·d/8 bytes.
+/// One tcq record: [f16 scale][k·d/8 bytes: the trellis bits] — TurboRecord's size, 2 + k·d/8 bytes.
 enum TrellisRecord {
-    static func bytes(headDim: Int, bits: Int) -> Int { 2 + headDim * bits / 8 }
+    static func bytes(headDim: Int, bits: Int) -> Int { TurboRecord.bytes(headDim: headDim, bits: bits) }
 
     /// Scalar twin: the state of coordinate i of a record (see `TrellisBits.state`).
     static func stateScalar(_ r: UnsafeRawPointer, _ i: Int, dim: Int, bits: Int) -> Int {
@@ -332,9 +313,7 @@ enum TrellisBits {
     /// Writes the low k bits of each state (states [dim]) into packed [k·dim/8] bytes, which must be zero.
     static func pack(_ states: UnsafePointer<Int32>, dim: Int, bits k: Int, into packed: UnsafeMutablePointer<UInt8>) {
         for i in 0..<dim {
-            let bit = k * (dim - 1 - i), b = Int(states[i]) & ((1 << k) - 1)
-            packed[bit >> 3] |= UInt8(truncatingIfNeeded: b << (bit & 7))
-            if (bit & 7) + k > 8 { packed[(bit >> 3) + 1] |= UInt8(truncatingIfNeeded: b >> (8 - (bit & 7))) }
+            PackedBits.put(Int(states[i]) & ((1 << k) - 1), bits: k, at: k * (dim - 1 - i), into: packed)
         }
     }
 

@@ -25,10 +25,12 @@ public struct TurboCodebook: Sendable, Equatable {
     /// d · E[(x − Q(x))²]: the expected relative squared error of a unit vector (Double, from the integration).
     public let mse: Double
 
+    private static let cache = CodebookCache<TurboCodebook>()
+
     /// The shared codebook for (dim, bits), computed once. dim ≥ 3, 1 ≤ bits ≤ 8.
     public static func shared(dim: Int, bits: Int) throws(KVCacheError) -> TurboCodebook {
         try check(dim: dim, bits: bits)
-        return TurboCodebookCache.instance.codebook(dim: dim, bits: bits)
+        return cache.codebook(dim: dim, bits: bits) { TurboCodebook(dim: dim, bits: bits) }
     }
 
     /// Computes the codebook from scratch, bypassing the cache (deterministic; tests compare the two).
@@ -139,17 +141,3 @@ private struct HalfDensity {
 }
 
 /// Process-wide cache of codebooks keyed by (dim, bits).
-private final class TurboCodebookCache: @unchecked Sendable {
-    static let instance = TurboCodebookCache()
-    private let lock = NSLock()
-    private var books: [Int: TurboCodebook] = [:]
-
-    func codebook(dim: Int, bits: Int) -> TurboCodebook {
-        let key = dim << 8 | bits
-        lock.lock(); defer { lock.unlock() }
-        if let b = books[key] { return b }
-        let b = TurboCodebook(dim: dim, bits: bits)
-        books[key] = b
-        return b
-    }
-}

@@ -64,20 +64,16 @@ public struct TurboQuantScheme: KVScheme {
     public var isQuantized: Bool { true }
 
     public func bitsPerValue(headDim: Int, role: KVRole, options: KVSchemeOptions) -> Double {
-        Double(TurboRecord.bytes(headDim: headDim, bits: bits) * 8) / Double(headDim)
+        RotatedVectorSchemes.bitsPerValue(headDim: headDim, bits: bits)
     }
 
     public func unsupportedReason(role: KVRole, headDim: Int) -> String? {
-        guard [2, 3, 4].contains(bits) else { return "only 2, 3 and 4 bits are implemented" }
-        return headDim >= 16 && headDim & (headDim - 1) == 0
-            ? nil : "the random Hadamard rotation needs a power-of-two head dim ≥ 16"
+        RotatedVectorSchemes.unsupportedReason(bits: bits, headDim: headDim)
     }
 
-    /// The scheme's own random rotation Π = H·D (always applied: the codebook assumes it; the
-    /// `--no-kv-rotation` switch, which governs llama.cpp's parity rotation, does not turn it off).
+    /// The scheme's own random rotation Π = H·D (RotatedVectorSchemes).
     public func rotation(role: KVRole, headDim: Int, options: KVSchemeOptions) -> (any KVRotation)? {
-        guard unsupportedReason(role: role, headDim: headDim) == nil else { return nil }
-        return SignedHadamardRotation(block: headDim, dim: headDim, seed: Self.seed)
+        RotatedVectorSchemes.rotation(bits: bits, headDim: headDim, seed: Self.seed)
     }
 
     /// Keys in 16-position tiles (TiledTurboKeyStore), values in records (TurboStore); the same bytes per position.
@@ -91,11 +87,7 @@ public struct TurboQuantScheme: KVScheme {
     }
 
     private func validated(_ context: KVStoreContext) throws(KVCacheError) -> KVStoreGeometry {
-        let g = context.geometry
-        if let why = unsupportedReason(role: context.role, headDim: g.headDim) {
-            throw .unsupportedHeadDim(scheme: name, role: context.role, headDim: g.headDim, reason: why)
-        }
-        return g
+        try RotatedVectorSchemes.geometry(context, scheme: name, bits: bits)
     }
 }
 
@@ -133,9 +125,7 @@ struct TurboEncoder {
             let cv = Double(codebook.centroids[c])
             uq += Double(x[i] * inv) * cv
             qq += cv * cv
-            let bit = i * bits
-            codes[bit >> 3] |= UInt8(truncatingIfNeeded: c << (bit & 7))
-            if (bit & 7) + bits > 8 { codes[(bit >> 3) + 1] |= UInt8(truncatingIfNeeded: c >> (8 - (bit & 7))) }
+            PackedBits.put(c, bits: bits, at: i * bits, into: codes)
         }
         var scale = norm
         if uq > 0 && qq > 0 {
@@ -224,14 +214,7 @@ final class TurboStore: ScalarTwinValueStore {
     /// Scalar twin: each value decoded by `read`, then acc += w·v element by element, positions in order.
     func scalarAccumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                           positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        let d = geometry.headDim
-        var v = [Float](repeating: 0, count: d)
-        for (j, p) in positions.enumerated() {
-            v.withUnsafeMutableBufferPointer { read(head: head, positions: p..<p + 1, into: $0.baseAddress!) }
-            for g in 0..<queryCount {
-                let w = weights[g * weightStride + j]
-                for i in 0..<d { acc[g * accStride + i] += w * v[i] }
-            }
-        }
+        scalarAccumulateFromRead(weights: weights, weightStride: weightStride, queryCount: queryCount, head: head,
+                                 positions: positions, into: acc, accStride: accStride)
     }
 }
