@@ -149,18 +149,28 @@ public final class KVCache: @unchecked Sendable {
                 for h in 0..<spec.kvHeads { r.apply(values + t * valueStride + h * spec.valueDim, dim: spec.valueDim) }
             }
         }
-        Self.write(layer.keys, keys, tokenStride: keyStride, count: n, firstPosition: firstPosition, heads: spec.kvHeads, pool: pool)
-        Self.write(layer.values, values, tokenStride: valueStride, count: n, firstPosition: firstPosition, heads: spec.kvHeads, pool: pool)
-    }
-
-    /// One store's write: one task per head on the pool when the store encodes heads independently
-    /// (HeadParallelWrite), else one call.
-    private static func write(_ store: any KVStore, _ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int,
-                              heads: Int, pool: ThreadPool?) {
-        if let pool, heads > 1, let parallel = store as? any HeadParallelWrite {
-            pool.parallelFor(heads) { h, _ in parallel.write(head: h, src, tokenStride: tokenStride, count: count, firstPosition: firstPosition) }
+        let heads = spec.kvHeads
+        let parallelKeys = layer.keys as? any HeadParallelWrite, parallelValues = layer.values as? any HeadParallelWrite
+        if let pool, parallelKeys != nil || parallelValues != nil {
+            // One section for both stores, one task per head of a head-parallel store and one for the other
+            // store (K and V of a layer in separate sections left a thread idle: 3 heads on 2 threads, twice).
+            let keyTasks = parallelKeys == nil ? 1 : heads, valueTasks = parallelValues == nil ? 1 : heads
+            pool.parallelFor(keyTasks + valueTasks) { task, _ in
+                if task < keyTasks {
+                    if let p = parallelKeys {
+                        p.write(head: task, keys, tokenStride: keyStride, count: n, firstPosition: firstPosition)
+                    } else {
+                        layer.keys.write(keys, tokenStride: keyStride, count: n, firstPosition: firstPosition)
+                    }
+                } else if let p = parallelValues {
+                    p.write(head: task - keyTasks, values, tokenStride: valueStride, count: n, firstPosition: firstPosition)
+                } else {
+                    layer.values.write(values, tokenStride: valueStride, count: n, firstPosition: firstPosition)
+                }
+            }
         } else {
-            store.write(src, tokenStride: tokenStride, count: count, firstPosition: firstPosition)
+            layer.keys.write(keys, tokenStride: keyStride, count: n, firstPosition: firstPosition)
+            layer.values.write(values, tokenStride: valueStride, count: n, firstPosition: firstPosition)
         }
     }
 

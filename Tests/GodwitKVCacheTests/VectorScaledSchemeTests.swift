@@ -59,8 +59,8 @@ import Testing
                 let s = try Self.store(name, role: role, dim: dim, heads: 3, capacity: 10)
                 #expect(s.bytesHeld(tokens: 7) == 7 * 3 * bytes)
                 // Every key store of these schemes lives in 16-position tiles (TiledFP8KeyStore,
-                // TiledTurboKeyStore, TiledQ8KVKeyStore): capacity rounds up to 16.
-                let slots = role == .key && !name.hasPrefix("tcq") ? 16 : 10
+                // TiledTurboKeyStore, TiledQ8KVKeyStore, TiledTCQKeyStore): capacity rounds up to 16.
+                let slots = role == .key ? 16 : 10
                 #expect(s.allocatedBytes == slots * 3 * bytes)
             }
         }

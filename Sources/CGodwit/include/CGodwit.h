@@ -41,7 +41,8 @@ static inline void godwit_spin_pause(void) {
 }
 
 
-/// 16 f32 lanes and 16 i32 lanes (imported into Swift as SIMD16<Float> / SIMD16<Int32>).
+/// 16 f32 lanes, 16 i32 lanes and 16 bytes (imported into Swift as SIMD16<Float> / SIMD16<Int32> / SIMD16<UInt8>).
+typedef uint8_t godwit_u8x16 __attribute__((ext_vector_type(16)));
 typedef float godwit_f32x16 __attribute__((ext_vector_type(16)));
 typedef int32_t godwit_i32x16 __attribute__((ext_vector_type(16)));
 
@@ -81,9 +82,39 @@ static inline godwit_f32x16 godwit_lookup32(godwit_f32x16 low, godwit_f32x16 hig
 #endif
 }
 
+/// r[i] = the low 32 bits of (hi[i]:lo[i]) >> (count[i] & 31), a funnel shift over two words (a trellis
+/// state's window straddling them): one `vpshrdvd` where the build targets AVX512-VBMI2; a lane loop elsewhere.
+static inline godwit_i32x16 godwit_funnel_right16(godwit_i32x16 lo, godwit_i32x16 hi, godwit_i32x16 count) {
+#if defined(__AVX512VBMI2__)
+    return __builtin_ia32_vpshrdvd512(lo, hi, count);
+#else
+    godwit_i32x16 r;
+    for (int i = 0; i < 16; i++) {
+        uint64_t w = ((uint64_t)(uint32_t)hi[i] << 32) | (uint32_t)lo[i];
+        r[i] = (int32_t)(uint32_t)(w >> (count[i] & 31));
+    }
+    return r;
+#endif
+}
+
+/// 64 bytes (16 little-endian 32-bit lanes) picked from a 16-byte string: r byte j = bytes[index[j] & 15]
+/// (one `vpermb` where the build targets AVX512-VBMI; a lane loop elsewhere) — the 32-bit words holding
+/// 16 trellis windows of one record chunk.
+typedef uint8_t godwit_u8x64 __attribute__((ext_vector_type(64)));
+static inline godwit_i32x16 godwit_pick_bytes16(godwit_u8x16 bytes, godwit_u8x64 index) {
+#if defined(__AVX512VBMI__)
+    typedef char godwit_qi64 __attribute__((vector_size(64)));
+    godwit_u8x64 table = __builtin_shufflevector(bytes, bytes, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15, 0,1,2,3,4,5,6,7,8,9,10,11,12,13,14,15);
+    return (godwit_i32x16)__builtin_ia32_permvarqi512((godwit_qi64)table, (godwit_qi64)index);
+#else
+    godwit_u8x64 r;
+    for (int j = 0; j < 64; j++) r[j] = bytes[index[j] & 15];
+    return (godwit_i32x16)r;
+#endif
+}
+
 /// The low byte of each of 16 lanes (`vpmovdb` where the build targets AVX-512; Swift's lane loops and
 /// conversion initializers compiled to byte inserts here).
-typedef uint8_t godwit_u8x16 __attribute__((ext_vector_type(16)));
 static inline godwit_u8x16 godwit_narrow16(godwit_i32x16 v) {
     return __builtin_convertvector(v, godwit_u8x16);
 }

@@ -11,8 +11,9 @@
 // and the cache rotates the attention output back). The codebook is trained on random unit vectors
 // (Gaussian-like coordinates), not on model data. Encoding runs a Viterbi search per head vector
 // (2 passes × d steps × 1024 states), so appending is dearer than turbo's.
-// Both roles keep row records (VectorRecordStorage): values decode 16 dims with two `vpermi2ps` into
-// FloatStoreKernels' value sums; keys decode a row and dot it with each query row.
+// Values keep row records (VectorRecordStorage) and decode 16 dims with two `vpermi2ps` into
+// FloatStoreKernels' value sums; keys live in 16-position tiles (TiledTCQKeyStore) where k·d is a
+// multiple of 32, else in row records decoded and dotted one row at a time (TCQKeyStore).
 import GodwitKernels
 
 public struct TCQScheme: KVScheme {
@@ -45,7 +46,8 @@ public struct TCQScheme: KVScheme {
 
     public func makeKeyStore(_ context: KVStoreContext) throws(KVCacheError) -> any KeyStore {
         let g = try validated(context)
-        return TCQKeyStore(g, try TrellisCodebook.shared(dim: g.headDim, bits: bits))
+        let book = try TrellisCodebook.shared(dim: g.headDim, bits: bits)
+        return TiledTCQKeyStore.supports(headDim: g.headDim, bits: bits) ? TiledTCQKeyStore(g, book) : TCQKeyStore(g, book)
     }
     public func makeValueStore(_ context: KVStoreContext) throws(KVCacheError) -> any ValueStore {
         let g = try validated(context)
@@ -133,7 +135,8 @@ final class TCQValueStore: TCQRecords, ScalarTwinValueStore {
     }
 }
 
-/// tcq key storage (rotated domain; queries arrive rotated): a key row is decoded 16 dims at a time
+/// tcq key storage in row records, where the tiled layout does not fit (k·d not a multiple of 32: tcq3 at
+/// d = 16; rotated domain, queries arrive rotated): a key row is decoded 16 dims at a time
 /// (TrellisColumns) into a stack row [d], then dotted with each prepared query [d] floats.
 final class TCQKeyStore: TCQRecords, ScalarTwinKeyStore {
     var preparedQueryBytes: Int { geometry.headDim * 4 }

@@ -231,7 +231,7 @@ final class TrellisSearch {
     /// The cost of a state the path may not take (finite, so sums stay ordered and never overflow).
     static let forbidden: Float = 1e30
 
-    @inline(__always) private static func bits(_ v: SIMD16<Float>) -> SIMD16<Int32> { unsafeBitCast(v, to: SIMD16<Int32>.self) }
+    @inline(__always) private static func unsigned(_ v: SIMD16<Float>) -> SIMD16<UInt32> { unsafeBitCast(v, to: SIMD16<UInt32>.self) }
 
     @inline(__always) private func load(_ p: UnsafePointer<Float>) -> SIMD16<Float> {
         UnsafeRawPointer(p).loadUnaligned(as: SIMD16<Float>.self)
@@ -262,9 +262,9 @@ final class TrellisSearch {
         for i in 1..<count {
             // best[u] = min_j cost[j·groups + u]; choice[i, u] = that j.
             for c in stride(from: 0, to: groups, by: 16) {
-                var m = SIMD16<UInt32>(truncatingIfNeeded: Self.bits(load(cost + c))) & ~mask
+                var m = Self.unsigned(load(cost + c)) & ~mask
                 for j in 1..<rows {
-                    let v = (SIMD16<UInt32>(truncatingIfNeeded: Self.bits(load(cost + j * groups + c))) & ~mask) | UInt32(j)
+                    let v = (Self.unsigned(load(cost + j * groups + c)) & ~mask) | UInt32(j)
                     m.replace(with: v, where: v .< m)  // `pointwiseMin` was left as a generic call
                 }
                 UnsafeMutableRawPointer(best + c).storeBytes(of: unsafeBitCast(m, to: SIMD16<Float>.self), as: SIMD16<Float>.self)

@@ -1,24 +1,25 @@
-// tcq records as 16-dim f32 columns, for FloatStoreKernels' value sums and the tcq key scores. Source:
-// TrellisCode.swift (records [f16 scale][trellis bits], coordinate i's state = the 10-bit window at bit
-// k·(d−1−i), circular).
+// tcq records as 16-dim f32 columns, for FloatStoreKernels' value sums and the row-record tcq key scores.
+// Source: TrellisCode.swift (records [f16 scale][trellis bits], coordinate i's state = the 10-bit window
+// at bit k·(d−1−i), circular).
 // Column (j, i) = scale_j · level(s_{i+t}), t < 16, level(s) = low[s mod 32] + high[s >> 5]. The 16
-// states come from 16/g words of 32 bits (g = 8 coordinates per word for k ≤ 3 — 7k + 10 ≤ 32 bits —,
-// g = 4 for k = 4): the word of coordinates a..<a+g starts at bit k·(d−g−a), byte-aligned; lane t shifts
-// its word right by k·(g−1−t mod g) (`vpsrlvd`) for the low index and by 5 more for the high index, and
-// two `vpermi2ps` (CodeLookup.lookup32: only the low 5 bits of an index count, so nothing is masked) read
-// the two tables. The first word of a vector (a = 0) wraps: its top L − k bits come from the start of
-// the bit string. (A `vgatherdps` from the 1024 levels ran attention at 0.67× of f16.)
+// windows of coordinates i..<i+16 span 15k + 10 ≤ 70 bits from bit k·(d−16−i), a byte boundary: one
+// 16-byte load there, one byte permute (`vpermb`, CGodwit `godwit_pick_bytes16`) that gives lane t the
+// 32-bit word at byte ⌊k(15−t)/8⌋, one per-lane shift by k(15−t) mod 8 (`vpsrlvd`), and two `vpermi2ps`
+// (CodeLookup.lookup32: only the low 5 bits of an index count, so nothing is masked). The chunk of
+// coordinate 0 wraps: its windows need one byte past the string's end, the string's first byte (put at
+// relative byte 2k). Loads may read up to 14 bytes past a record (VectorRecordStorage's tail padding).
+// (Building lanes from 32-bit scalar words compiled to `vpgatherqd`s; a `vgatherdps` from the 1024
+// levels ran attention at 0.67× of f16.)
+import CGodwit
 import GodwitKernels
 
-/// A tcq code width as a type (constant shifts per specialization).
+/// A tcq code width as a type (constant byte picks and shifts per specialization).
 protocol TrellisWidth {
     static var bits: Int { get }
-    /// Coordinates decoded from one 32-bit word.
-    static var perWord: Int { get }
 }
-enum Trellis2Bit: TrellisWidth { static var bits: Int { 2 }; static var perWord: Int { 8 } }
-enum Trellis3Bit: TrellisWidth { static var bits: Int { 3 }; static var perWord: Int { 8 } }
-enum Trellis4Bit: TrellisWidth { static var bits: Int { 4 }; static var perWord: Int { 4 } }
+enum Trellis2Bit: TrellisWidth { static var bits: Int { 2 } }
+enum Trellis3Bit: TrellisWidth { static var bits: Int { 3 } }
+enum Trellis4Bit: TrellisWidth { static var bits: Int { 4 } }
 
 /// tcq records [count, stride] as 16-dim f32 columns.
 struct TrellisColumns<W: TrellisWidth>: ValueColumns {
@@ -27,7 +28,9 @@ struct TrellisColumns<W: TrellisWidth>: ValueColumns {
     let dim: Int
     /// The tables low[0..<16], low[16..<32], high[0..<16], high[16..<32] (TrellisTables).
     let tables: TrellisTables
-    /// Lane t: k·(g − 1 − t mod g).
+    /// Byte j of lane t (4t + j) ← relative byte ⌊k(15−t)/8⌋ + j.
+    let picks: SIMD64<UInt8>
+    /// Lane t: k(15 − t) mod 8.
     let shifts: SIMD16<UInt32>
 
     init(records: UnsafeRawPointer, stride: Int, dim: Int, tables: TrellisTables) {
@@ -35,40 +38,33 @@ struct TrellisColumns<W: TrellisWidth>: ValueColumns {
         self.stride = stride
         self.dim = dim
         self.tables = tables
-        shifts = Self.laneShifts
+        (picks, shifts) = Self.laneLayout
     }
 
-    static var laneShifts: SIMD16<UInt32> {
-        var s = SIMD16<UInt32>()
-        for t in 0..<16 { s[t] = UInt32(W.bits * (W.perWord - 1 - t % W.perWord)) }
-        return s
-    }
-
-    /// The 32-bit word holding the states of coordinates a..<a+g (a a multiple of g).
-    @inline(__always) func word(_ packed: UnsafeRawPointer, _ a: Int) -> UInt32 {
-        let g = W.perWord, k = W.bits
-        let w = packed.loadUnaligned(fromByteOffset: k * (dim - g - a) / 8, as: UInt32.self)
-        if a != 0 { return w }
-        let valid = UInt32(k * g)
-        return (w & ((1 << valid) &- 1)) | (packed.loadUnaligned(as: UInt32.self) << valid)
-    }
-
-    /// The 32-bit words of coordinates i..<i+16 (i a multiple of 16), coordinate i + t's in lane t.
-    @inline(__always) func words16(_ packed: UnsafeRawPointer, _ i: Int) -> SIMD16<UInt32> {
-        let words: SIMD16<UInt32>
-        if W.perWord == 8 {
-            words = SIMD16(lowHalf: SIMD8(repeating: word(packed, i)), highHalf: SIMD8(repeating: word(packed, i + 8)))
-        } else {
-            words = SIMD16(lowHalf: SIMD8(lowHalf: SIMD4(repeating: word(packed, i)), highHalf: SIMD4(repeating: word(packed, i + 4))),
-                           highHalf: SIMD8(lowHalf: SIMD4(repeating: word(packed, i + 8)), highHalf: SIMD4(repeating: word(packed, i + 12))))
+    static var laneLayout: (SIMD64<UInt8>, SIMD16<UInt32>) {
+        var p = SIMD64<UInt8>(), s = SIMD16<UInt32>()
+        for t in 0..<16 {
+            let bit = W.bits * (15 - t)
+            for j in 0..<4 { p[4 * t + j] = UInt8(bit / 8 + j) }
+            s[t] = UInt32(bit % 8)
         }
-        return words
+        return (p, s)
+    }
+
+    /// The states of coordinates i..<i+16 (i a multiple of 16) in the low 10 bits of each lane (higher
+    /// bits hold the following coordinates' bits; lookups ignore them).
+    @inline(__always) func states(_ packed: UnsafeRawPointer, _ i: Int) -> SIMD16<Int32> {
+        let k = W.bits
+        var raw = packed.loadUnaligned(fromByteOffset: k * (dim - 16 - i) / 8, as: SIMD16<UInt8>.self)
+        if i == 0 { raw[2 * k] = packed.load(as: UInt8.self) }
+        let words = unsafeBitCast(godwit_pick_bytes16(raw, picks), to: SIMD16<UInt32>.self)
+        return unsafeBitCast(words &>> shifts, to: SIMD16<Int32>.self)
     }
 
     @inline(__always) func column(_ j: Int, _ i: Int) -> SIMD16<Float> {
         let r = records + j * stride
         let scale = SIMD16<Float>(repeating: halfToFloat(r.loadUnaligned(as: UInt16.self)))
-        return SIMD16<Float>(repeating: -0.0).addingProduct(tables.levels(words16(r + 2, i), shifts), scale)
+        return SIMD16<Float>(repeating: -0.0).addingProduct(tables.levels(states: states(r + 2, i)), scale)
     }
 }
 
@@ -85,11 +81,13 @@ struct TrellisTables {
         (low0, low1, high0, high1) = (t[0], t[1], t[2], t[3])
     }
 
-    /// level(s) per lane for the state s = (word >> shift) mod 2^L: low[s mod 32] + high[s >> 5].
+    /// level(s) per lane for states s (bits above the L-bit state are ignored): low[s mod 32] + high[(s >> 5) mod 32].
+    @inline(__always) func levels(states s: SIMD16<Int32>) -> SIMD16<Float> {
+        CodeLookup.lookup32(low0, low1, s) + CodeLookup.lookup32(high0, high1, s &>> Int32(TrellisCodebook.lowBits))
+    }
+
+    /// level(s) per lane for the state s = (word >> shift) mod 2^L (KIVITrellisChannels' tiles).
     @inline(__always) func levels(_ words: SIMD16<UInt32>, _ shifts: SIMD16<UInt32>) -> SIMD16<Float> {
-        let s = words &>> shifts
-        let hi = (s &>> UInt32(TrellisCodebook.lowBits)) & UInt32((TrellisCodebook.states >> TrellisCodebook.lowBits) - 1)
-        return CodeLookup.lookup32(low0, low1, SIMD16<Int32>(truncatingIfNeeded: s))
-            + CodeLookup.lookup32(high0, high1, SIMD16<Int32>(truncatingIfNeeded: hi))
+        levels(states: unsafeBitCast(words &>> shifts, to: SIMD16<Int32>.self))
     }
 }

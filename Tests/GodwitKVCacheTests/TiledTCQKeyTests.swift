@@ -1,0 +1,74 @@
+import Foundation
+import GodwitKVCache
+import Testing
+
+/// tcq keys in 16-position tiles (TiledTCQKeyStore): decode-sized query groups (≤ 4 rows, scored while
+/// the tile decodes) and prompt-sized ones (> 4 rows, the tile decoded once) equal the scalar twin,
+/// over a ring that wrapped and ranges starting and ending inside tiles; per-head writes equal one
+/// write; tcq3 at head dim 16 (k·d = 48, not a multiple of 32) keeps row records and still scores right.
+@Suite struct TiledTCQKeyTests {
+    static func keyStore(_ name: String, dim: Int, heads: Int, capacity: Int) throws -> any ScalarTwinKeyStore {
+        let g = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: capacity)
+        let ctx = KVStoreContext(geometry: g, role: .key, options: .init(), rope: nil)
+        return try #require(try KVSchemeRegistry.shared.scheme(named: name).makeKeyStore(ctx) as? any ScalarTwinKeyStore)
+    }
+
+    @Test("Fused and batched tile scores equal the scalar twin across a ring wrap and partial tiles",
+          arguments: [("tcq2", 64), ("tcq3", 64), ("tcq4", 64), ("tcq3", 256), ("tcq2", 16), ("tcq3", 16)])
+    func scoresMatchTwin(name: String, dim: Int) throws {
+        let heads = 2, capacity = 37, written = 50
+        let store = try Self.keyStore(name, dim: dim, heads: heads, capacity: capacity)
+        var rng = TestRandom(seed: UInt64(dim) ^ 0x7C9)
+        let keys = rng.vectors(count: written, dim: heads * dim)
+        keys.withUnsafeBufferPointer { store.write($0.baseAddress!, tokenStride: heads * dim, count: written, firstPosition: 0) }
+        for queryCount in [1, 3, 4, 6] {
+            let queries = rng.vectors(count: queryCount, dim: dim, outliers: false)
+            let qb = store.preparedQueryBytes
+            var prepared = [UInt8](repeating: 0, count: queryCount * qb)
+            prepared.withUnsafeMutableBytes { p in
+                queries.withUnsafeBufferPointer { q in
+                    for i in 0..<queryCount { store.prepareQuery(q.baseAddress! + i * dim, into: p.baseAddress! + i * qb) }
+                }
+            }
+            // Slots 13…36 (from lane 13 of a tile to lane 4 of the last) and 0…12 after the wrap.
+            for positions in [13..<37, 37..<50, 40..<45] {
+                for head in 0..<heads {
+                    let n = positions.count
+                    var fast = [Float](repeating: 0, count: queryCount * n), twin = fast
+                    prepared.withUnsafeBytes { p in
+                        fast.withUnsafeMutableBufferPointer {
+                            store.scores(queries: p.baseAddress!, queryCount: queryCount, head: head, positions: positions, into: $0.baseAddress!, outStride: n)
+                        }
+                        twin.withUnsafeMutableBufferPointer {
+                            store.scalarScores(queries: p.baseAddress!, queryCount: queryCount, head: head, positions: positions, into: $0.baseAddress!, outStride: n)
+                        }
+                    }
+                    let mag = queries.map(abs).reduce(0, +) * 4
+                    for i in 0..<queryCount * n {
+                        #expect(abs(fast[i] - twin[i]) <= 1e-5 * mag, "\(name) d\(dim) q\(queryCount) \(positions) h\(head) #\(i): \(fast[i]) vs \(twin[i])")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("Per-head key writes equal one write", arguments: ["tcq2", "tcq3", "tcq4"])
+    func perHead(name: String) throws {
+        let dim = 64, heads = 3, n = 21
+        let whole = try Self.keyStore(name, dim: dim, heads: heads, capacity: n)
+        let parts = try Self.keyStore(name, dim: dim, heads: heads, capacity: n)
+        let parallel = try #require(parts as? any HeadParallelWrite)
+        var rng = TestRandom(seed: 5)
+        let data = rng.vectors(count: n, dim: heads * dim)
+        data.withUnsafeBufferPointer { p in
+            whole.write(p.baseAddress!, tokenStride: heads * dim, count: n, firstPosition: 0)
+            for h in (0..<heads).reversed() { parallel.write(head: h, p.baseAddress!, tokenStride: heads * dim, count: n, firstPosition: 0) }
+        }
+        for h in 0..<heads {
+            var a = [Float](repeating: 0, count: n * dim), b = a
+            a.withUnsafeMutableBufferPointer { whole.read(head: h, positions: 0..<n, into: $0.baseAddress!) }
+            b.withUnsafeMutableBufferPointer { parts.read(head: h, positions: 0..<n, into: $0.baseAddress!) }
+            #expect(a == b, "\(name) head \(h)")
+        }
+    }
+}
