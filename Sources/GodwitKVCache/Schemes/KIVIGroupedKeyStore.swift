@@ -43,7 +43,8 @@ class KIVIGroupedKeyStore: ScalarTwinKeyStore {
         self.groupBytes = groupBytes
         groupSlots = (g.capacity + groupSize - 1) / groupSize + 1
         tailSlots = residual + groupSize
-        groups = .allocate(byteCount: max(1, g.headCount * groupSlots * groupBytes), alignment: 64)
+        // 64 bytes past the last group: tile decoders load 16 bytes at a channel's chunk (KIVITrellisChannels).
+        groups = .allocate(byteCount: g.headCount * groupSlots * groupBytes + 64, alignment: 64)
         tail = .allocate(byteCount: max(1, g.headCount * tailSlots * g.headDim * 2), alignment: 64)
         staging = .allocate(capacity: groupSize * g.headDim)
     }

@@ -151,7 +151,7 @@ final class KIVIMixKeyStore: KIVIGroupedKeyStore {
             KIVIMixTile.decodeTrellis(block + layout.codesOffset + m * layout.tileBytes,
                                       previousTile: ((m + tiles - 1) % tiles - m) * layout.tileBytes,
                                       (block + layout.widthsOffset).assumingMemoryBound(to: UInt8.self), scales, zeros, headDim,
-                                      tables: trellis.tables, into: tile)
+                                      tables: trellis.tables, lanes: trellis.lanes, into: tile)
             return
         }
         KIVIMixTile.decode(block + layout.codesOffset + m * layout.tileBytes,
@@ -185,14 +185,15 @@ enum KIVIMixTile {
     /// previous tile's chunk of the channel (`previousTile` bytes away), tile[c, l] = fma(s_c, level, z_c).
     @inline(never)
     static func decodeTrellis(_ codes: UnsafeRawPointer, previousTile: Int, _ widths: UnsafePointer<UInt8>, _ scales: UnsafePointer<Float>,
-                              _ zeros: UnsafePointer<Float>, _ d: Int, tables: UnsafePointer<TrellisTables>, into tile: UnsafeMutableRawPointer) {
+                              _ zeros: UnsafePointer<Float>, _ d: Int, tables: UnsafePointer<TrellisTables>,
+                              lanes: UnsafePointer<TrellisLaneLayout>, into tile: UnsafeMutableRawPointer) {
         var p = codes
         for c in 0..<d {
             let byte = widths[c]
             let w = Int(byte & ~KIVITrellisChannels.flag)
             var code = SIMD16<Float>()
             if byte & KIVITrellisChannels.flag != 0 {
-                code = KIVITrellisChannels.levels16(p, previous: p + previousTile, width: w, tables: tables[w - 2])
+                code = KIVITrellisChannels.levels16(p, previous: p + previousTile, width: w, tables: tables[w - 2], lanes: lanes[w - 2])
             } else {
                 var bit: Float = 1
                 for j in 0..<w {

@@ -27,6 +27,8 @@ final class KIVITrellisChannels {
     let levels: UnsafeMutablePointer<Float>
     /// [3] the same codebooks' tables in registers (TrellisTables), entry w − 2.
     let tables: UnsafeMutablePointer<TrellisTables>
+    /// [3] the byte picks and shifts of width w's windows (TrellisLanes), entry w − 2.
+    let lanes: UnsafeMutablePointer<TrellisLaneLayout>
     /// Squared error per unit variance of each width's code (training), [KIVIBitAllocation.maxBits + 1], 0: none.
     let mse: [Float]
     /// One search per width over the group's tokens (dim = G).
@@ -40,7 +42,10 @@ final class KIVITrellisChannels {
         var m = [Float](repeating: 0, count: KIVIBitAllocation.maxBits + 1)
         var s = [TrellisSearch]()
         tables = .allocate(capacity: 3)
+        lanes = .allocate(capacity: 3)
         for w in Self.widths {
+            let layout = TrellisLanes.layout(bits: w)
+            (lanes + (w - 2)).initialize(to: TrellisLaneLayout(picks: layout.picks, shifts: layout.shifts))
             let book = try TrellisCodebook.shared(dim: Self.codebookDim, bits: w)
             for i in 0..<TrellisCodebook.states { levels[(w - 2) * TrellisCodebook.states + i] = book.levels[i] }
             (tables + (w - 2)).initialize(to: TrellisTables(book))
@@ -58,6 +63,8 @@ final class KIVITrellisChannels {
         levels.deallocate()
         tables.deinitialize(count: 3)
         tables.deallocate()
+        lanes.deinitialize(count: 3)
+        lanes.deallocate()
         y.deallocate()
         for s in searches { s.deallocate() }
     }
@@ -113,26 +120,21 @@ final class KIVITrellisChannels {
         return s
     }
 
-    /// The levels of the 16 tokens of a tile: states from 32-bit words (8 tokens per word for w ≤ 3,
-    /// 4 for w = 4: 7w + L ≤ 32 bits), shifted per lane, two `vpermi2ps` (TrellisTables).
+    /// The levels of the 16 tokens of a tile: 16 bytes from the chunk (the 2w bytes of the channel, then
+    /// whatever follows: loads may run 16 bytes past a group, KIVIGroupedKeyStore pads its buffer) with
+    /// byte 2w replaced by the previous chunk's first byte (the windows of tokens 0… end there), one byte
+    /// permute and per-lane shifts (TrellisLanes), two `vpermi2ps` (TrellisTables).
     @inline(__always)
-    static func levels16(_ chunk: UnsafeRawPointer, previous: UnsafeRawPointer, width w: Int, tables: TrellisTables) -> SIMD16<Float> {
-        let words: SIMD16<UInt32>, shifts: SIMD16<UInt32>
-        // Tokens 0…: their windows end in the previous chunk's low bits.
-        let top = (chunk.loadUnaligned(fromByteOffset: 2 * w - 4, as: UInt32.self) >> UInt32(32 - (w == 4 ? 16 : 8 * w)))
-        let wrapped = top | (previous.loadUnaligned(as: UInt32.self) << UInt32(w == 4 ? 16 : 8 * w))
-        if w == 4 {
-            let w1 = chunk.loadUnaligned(fromByteOffset: 4, as: UInt32.self)
-            let w2 = chunk.loadUnaligned(fromByteOffset: 2, as: UInt32.self)
-            let w3 = chunk.loadUnaligned(as: UInt32.self)
-            words = SIMD16(lowHalf: SIMD8(lowHalf: SIMD4(repeating: wrapped), highHalf: SIMD4(repeating: w1)),
-                           highHalf: SIMD8(lowHalf: SIMD4(repeating: w2), highHalf: SIMD4(repeating: w3)))
-            shifts = SIMD16(12, 8, 4, 0, 12, 8, 4, 0, 12, 8, 4, 0, 12, 8, 4, 0)
-        } else {
-            words = SIMD16(lowHalf: SIMD8(repeating: wrapped), highHalf: SIMD8(repeating: chunk.loadUnaligned(as: UInt32.self)))
-            let k = UInt32(w)
-            shifts = SIMD16(7 * k, 6 * k, 5 * k, 4 * k, 3 * k, 2 * k, k, 0, 7 * k, 6 * k, 5 * k, 4 * k, 3 * k, 2 * k, k, 0)
-        }
-        return tables.levels(words, shifts)
+    static func levels16(_ chunk: UnsafeRawPointer, previous: UnsafeRawPointer, width w: Int, tables: TrellisTables,
+                         lanes: TrellisLaneLayout) -> SIMD16<Float> {
+        var raw = chunk.loadUnaligned(as: SIMD16<UInt8>.self)
+        raw[2 * w] = previous.load(as: UInt8.self)
+        return tables.levels(states: TrellisLanes.states(raw, picks: lanes.picks, shifts: lanes.shifts))
     }
+}
+
+/// TrellisLanes.layout of one width, stored.
+struct TrellisLaneLayout {
+    let picks: SIMD64<UInt8>
+    let shifts: SIMD16<UInt32>
 }

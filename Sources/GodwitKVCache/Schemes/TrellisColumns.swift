@@ -38,17 +38,7 @@ struct TrellisColumns<W: TrellisWidth>: ValueColumns {
         self.stride = stride
         self.dim = dim
         self.tables = tables
-        (picks, shifts) = Self.laneLayout
-    }
-
-    static var laneLayout: (SIMD64<UInt8>, SIMD16<UInt32>) {
-        var p = SIMD64<UInt8>(), s = SIMD16<UInt32>()
-        for t in 0..<16 {
-            let bit = W.bits * (15 - t)
-            for j in 0..<4 { p[4 * t + j] = UInt8(bit / 8 + j) }
-            s[t] = UInt32(bit % 8)
-        }
-        return (p, s)
+        (picks, shifts) = TrellisLanes.layout(bits: W.bits)
     }
 
     /// The states of coordinates i..<i+16 (i a multiple of 16) in the low 10 bits of each lane (higher
@@ -57,14 +47,35 @@ struct TrellisColumns<W: TrellisWidth>: ValueColumns {
         let k = W.bits
         var raw = packed.loadUnaligned(fromByteOffset: k * (dim - 16 - i) / 8, as: SIMD16<UInt8>.self)
         if i == 0 { raw[2 * k] = packed.load(as: UInt8.self) }
-        let words = unsafeBitCast(godwit_pick_bytes16(raw, picks), to: SIMD16<UInt32>.self)
-        return unsafeBitCast(words &>> shifts, to: SIMD16<Int32>.self)
+        return TrellisLanes.states(raw, picks: picks, shifts: shifts)
     }
 
     @inline(__always) func column(_ j: Int, _ i: Int) -> SIMD16<Float> {
         let r = records + j * stride
         let scale = SIMD16<Float>(repeating: halfToFloat(r.loadUnaligned(as: UInt16.self)))
         return SIMD16<Float>(repeating: -0.0).addingProduct(tables.levels(states: states(r + 2, i)), scale)
+    }
+}
+
+/// Where lane t finds the k-bit trellis window at bit k·(15 − t) of 16 bytes (16 windows of a record
+/// chunk or of a kivi{b}tcq channel chunk): the 32-bit word at byte ⌊k(15−t)/8⌋ (`godwit_pick_bytes16`),
+/// shifted right by k(15−t) mod 8.
+enum TrellisLanes {
+    static func layout(bits k: Int) -> (picks: SIMD64<UInt8>, shifts: SIMD16<UInt32>) {
+        var p = SIMD64<UInt8>(), s = SIMD16<UInt32>()
+        for t in 0..<16 {
+            let bit = k * (15 - t)
+            for j in 0..<4 { p[4 * t + j] = UInt8(bit / 8 + j) }
+            s[t] = UInt32(bit % 8)
+        }
+        return (p, s)
+    }
+
+    /// The 16 states (low 10 bits of each lane; lookups ignore the bits above) from 16 bytes.
+    @inline(__always)
+    static func states(_ bytes: SIMD16<UInt8>, picks: SIMD64<UInt8>, shifts: SIMD16<UInt32>) -> SIMD16<Int32> {
+        let words = unsafeBitCast(godwit_pick_bytes16(bytes, picks), to: SIMD16<UInt32>.self)
+        return unsafeBitCast(words &>> shifts, to: SIMD16<Int32>.self)
     }
 }
 
@@ -84,10 +95,5 @@ struct TrellisTables {
     /// level(s) per lane for states s (bits above the L-bit state are ignored): low[s mod 32] + high[(s >> 5) mod 32].
     @inline(__always) func levels(states s: SIMD16<Int32>) -> SIMD16<Float> {
         CodeLookup.lookup32(low0, low1, s) + CodeLookup.lookup32(high0, high1, s &>> Int32(TrellisCodebook.lowBits))
-    }
-
-    /// level(s) per lane for the state s = (word >> shift) mod 2^L (KIVITrellisChannels' tiles).
-    @inline(__always) func levels(_ words: SIMD16<UInt32>, _ shifts: SIMD16<UInt32>) -> SIMD16<Float> {
-        levels(states: unsafeBitCast(words &>> shifts, to: SIMD16<Int32>.self))
     }
 }
