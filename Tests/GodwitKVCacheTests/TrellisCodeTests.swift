@@ -16,6 +16,18 @@ import Testing
         #expect(throws: KVCacheError.self) { try TrellisCodebook.shared(dim: 40, bits: bits) }
     }
 
+    /// The stored codebooks (TrellisCodebook+Pretrained.swift) are exactly what training computes; a stale
+    /// entry fails and prints its replacement.
+    @Test("Stored codebooks equal what training computes", arguments: [64, 128, 256].flatMap { d in [2, 3, 4].map { d << 8 | $0 } })
+    func storedMatchTraining(key: Int) throws {
+        let dim = key >> 8, bits = key & 0xFF
+        let trained = try TrellisCodebook.compute(dim: dim, bits: bits)
+        let stored = TrellisCodebook.pretrained(dim: dim, bits: bits)
+        if stored != trained { print("Replace the entry of TrellisCodebook.stored:\n" + trained.storedEntry) }
+        #expect(stored == trained, "dim \(dim) bits \(bits)")
+        #expect(try TrellisCodebook.shared(dim: dim, bits: bits) == trained)
+    }
+
     /// Lloyd–Max at d = 64 (TurboCodebook.mse, per unit-variance coordinate): 0.1155, 0.0334, 0.0091 for
     /// 2, 3, 4 bits; the 8-bit-state trellis trains to 0.079, 0.022, 0.0063 (0.086, 0.025, 0.0071 when
     /// the overlap came from the end of an unrotated first pass).

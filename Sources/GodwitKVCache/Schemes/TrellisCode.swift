@@ -52,10 +52,12 @@ public struct TrellisCodebook: Sendable, Equatable {
 
     private static let cache = CodebookCache<TrellisCodebook>()
 
-    /// The shared codebook for (dim, bits), trained once per process. bits ∈ 2…4; dim a multiple of 16.
+    /// The shared codebook for (dim, bits): the stored result of the training for the common head dims
+    /// (`pretrained`, TrellisCodebook+Pretrained.swift), else trained once per process (~1–2 s).
+    /// bits ∈ 2…4; dim a multiple of 16.
     public static func shared(dim: Int, bits: Int) throws(KVCacheError) -> TrellisCodebook {
         try check(dim: dim, bits: bits)
-        return cache.codebook(dim: dim, bits: bits) { TrellisCodebook(training: dim, bits: bits) }
+        return cache.codebook(dim: dim, bits: bits) { pretrained(dim: dim, bits: bits) ?? TrellisCodebook(training: dim, bits: bits) }
     }
 
     /// Trains from scratch, bypassing the cache (deterministic; tests compare the two).
