@@ -4,7 +4,7 @@
 # which also show the machine's drift): the "speed at depth" rows of docs/kv-schemes.md, then the three
 # configurations of docs/kv-frontier.json. Needs the calibration file of scripts/calibrate.sh (CAL=path to
 # override; the frontier rows name it `smollm2`). Run from the repository root on an idle machine
-# (about 12 minutes); progress goes to stderr.
+# (about 12 minutes); progress goes to stderr. ONLY=regex runs the f16 rows and the rows whose label matches.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 g=${GODWIT_BIN:-.build/release/godwit}
@@ -13,12 +13,15 @@ cal=${CAL:-$HOME/.cache/godwit/calibration/smollm2-nuq.gguf}
 labels=() args=() speeds=() f16=()
 run() { # label args...
   local label=$1; shift
+  local is_f16=0
+  [[ $label == f16 || $label == "f16 ("* ]] && is_f16=1
+  [[ $is_f16 == 1 || -z ${ONLY:-} || $label =~ $ONLY ]] || return 0
   echo "speed: $label" >&2
   local r
   r=$("$g" bench -d 4096 -p 0 -n 64 -r 2 -t 2 -o json "$@" 2>/dev/null | python3 -c 'import json,sys; r=json.load(sys.stdin)[0]; print("%.1f %.1f" % (r["avg_ts"], r["stddev_ts"]))')
   [ -n "$r" ] || r="0 0"
   labels+=("$label"); args+=("$*"); speeds+=("$r")
-  [[ $label == f16* ]] && f16+=("${r%% *}")
+  [[ $is_f16 == 1 ]] && f16+=("${r%% *}")
 }
 run f16 -ctk f16 -ctv f16
 run q8_0 -ctk q8_0 -ctv q8_0

@@ -41,6 +41,27 @@ struct BenchCommand: AsyncParsableCommand {
     @Option(name: .customLong("kv-calibration"),
             help: "Calibration file from `godwit calibrate` (nuq, kivi{b}mix, kivi{b}tcq), or a model name (smollm2, gemma3) for the file scripts/calibrate.sh writes.")
     var calibration: String?
+    @Option(name: .customLong("kv-layers"), parsing: .singleValue,
+            help: "Per-layer override LAYERS=K[/V], repeatable; negative indices count from the end (e.g. 0,1,-2,-1=q8_0).")
+    var layerOverrides: [String] = []
+    @Option(name: .customLong("kv-sink"), help: "Keep the first S tokens in f16 (global layers only).")
+    var sink: Int = 0
+    @Option(name: .customLong("kv-window"), help: "Keep the most recent W tokens in f16.")
+    var window: Int = 0
+    @Flag(name: .customLong("no-kv-rotation"), help: "Do not rotate quantized K/V (llama.cpp rotates them with a Hadamard matrix).")
+    var noRotation = false
+
+    /// The parsed --kv-layers overrides; every scheme they name must be registered.
+    func overrides() throws -> [KVLayerOverride] {
+        var list = [KVLayerOverride]()
+        for spec in layerOverrides {
+            let o: KVLayerOverride
+            do { o = try KVLayerOverride.parse(spec) } catch { throw ValidationError("--kv-layers: \(error.description)") }
+            _ = try names([o.keyScheme, o.valueScheme].compactMap { $0 }.joined(separator: ","), "--kv-layers")
+            list.append(o)
+        }
+        return list
+    }
 
     func ints(_ s: String, _ flag: String) throws -> [Int] {
         let v = s.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
@@ -66,6 +87,9 @@ struct BenchCommand: AsyncParsableCommand {
         if !["md", "json"].contains(output) { throw ValidationError("-o must be md or json, got '\(output)'") }
         if groupSize <= 0 { throw ValidationError("--kv-group-size must be positive, got \(groupSize)") }
         if residual < 0 { throw ValidationError("--kv-residual must be ≥ 0, got \(residual)") }
+        if sink < 0 { throw ValidationError("--kv-sink must be ≥ 0, got \(sink)") }
+        if window < 0 { throw ValidationError("--kv-window must be ≥ 0, got \(window)") }
+        _ = try overrides()
     }
 
     func run() async throws {
@@ -88,16 +112,19 @@ struct BenchCommand: AsyncParsableCommand {
         var options = KVSchemeOptions()
         options.groupSize = groupSize
         options.residual = residual
+        options.rotation = !noRotation
         options.calibrationPath = calibration.map(CalibrationLocator.path)
         var loadedCalibration: KVCalibration?
         if let calibration {
             loadedCalibration = try CalibrationLocator.load(calibration)
         }
+        let layerList = try overrides()
         var results = [BenchmarkResult]()
         for (i, t) in tests.enumerated() {
             do {
                 results.append(try Benchmark.run(model: lm, test: t, repetitions: repetitions, options: options,
-                                                 calibration: loadedCalibration) { printError("bench \(i + 1)/\(tests.count): \($0)") })
+                                                 calibration: loadedCalibration, overrides: layerList, sinkTokens: sink,
+                                                 windowTokens: window) { printError("bench \(i + 1)/\(tests.count): \($0)") })
             } catch let e as CustomStringConvertible {
                 throw ValidationError(e.description)
             }

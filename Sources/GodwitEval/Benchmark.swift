@@ -49,12 +49,15 @@ public struct BenchmarkResult: Sendable {
 public enum Benchmark {
     /// Runs one test `repetitions` times after a warm-up. `progress` receives one-line status.
     /// `options` and `calibration` parameterize the schemes (KIVI group size and residual,
-    /// KVQuant-style codebooks); the test names the K and V schemes.
+    /// KVQuant-style codebooks); the test names the K and V schemes, `overrides`, `sinkTokens` and
+    /// `windowTokens` the per-layer schemes and f16 sinks/window (as `--kv-layers`, `--kv-sink`, `--kv-window`).
     public static func run(model: LanguageModel, test t: BenchmarkTest, repetitions: Int, seed: UInt64 = 1,
                            options: KVSchemeOptions = .init(), calibration: KVCalibration? = nil,
+                           overrides: [KVLayerOverride] = [], sinkTokens: Int = 0, windowTokens: Int = 0,
                            progress: (String) -> Void = { _ in }) throws -> BenchmarkResult {
         let ctx = t.depth + t.prompt + t.generate + 1
-        let cache = KVCacheConfiguration(keyScheme: t.keyType, valueScheme: t.valueType, options: options)
+        let cache = KVCacheConfiguration(keyScheme: t.keyType, valueScheme: t.valueType, options: options,
+                                         overrides: overrides, sinkTokens: sinkTokens, windowTokens: windowTokens)
         let session = try model.makeSession(SessionConfiguration(contextLength: ctx, batchSize: t.batchSize,
                                                                  threads: t.threads, cache: cache, calibration: calibration))
         var rng = SplitMix64(seed: seed)

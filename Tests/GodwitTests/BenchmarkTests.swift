@@ -1,6 +1,7 @@
 import Foundation
 import Godwit
 import GodwitEval
+import GodwitKVCache
 import Testing
 
 /// `godwit bench` is a command, not a timed test: this only checks that a tiny setting runs and
@@ -32,6 +33,18 @@ import Testing
             #expect(row["n_threads"] as? Int == 2)
             #expect((row["avg_ts"] as? Double ?? 0) > 0)
             #expect(row["stddev_ts"] is Double)
+        }
+    }
+
+    @Test("Per-layer overrides, sinks and a window reach the benchmark's cache; a bad override throws")
+    func overrides() throws {
+        let model = try Fixtures.model("smollm2")
+        let t = BenchmarkTest(prompt: 0, generate: 4, depth: 24, keyType: "tcq3", valueType: "q4_0", threads: 2, batchSize: 16)
+        let layers = [try KVLayerOverride.parse("0,-1=q8_0/f16")]
+        let r = try Benchmark.run(model: model, test: t, repetitions: 1, overrides: layers, sinkTokens: 4, windowTokens: 8)
+        #expect(r.samples.count == 1 && r.mean > 0)
+        #expect(throws: (any Error).self) {
+            try Benchmark.run(model: model, test: t, repetitions: 1, overrides: [KVLayerOverride(layers: [0], keyScheme: "nope", valueScheme: nil)])
         }
     }
 }
