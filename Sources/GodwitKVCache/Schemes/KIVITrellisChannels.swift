@@ -44,8 +44,7 @@ final class KIVITrellisChannels {
         tables = .allocate(capacity: 3)
         lanes = .allocate(capacity: 3)
         for w in Self.widths {
-            let layout = TrellisLanes.layout(bits: w)
-            (lanes + (w - 2)).initialize(to: TrellisLaneLayout(picks: layout.picks, shifts: layout.shifts))
+            (lanes + (w - 2)).initialize(to: TrellisLanes.layout(bits: w))
             let book = try TrellisCodebook.shared(dim: Self.codebookDim, bits: w)
             for i in 0..<TrellisCodebook.states { levels[(w - 2) * TrellisCodebook.states + i] = book.levels[i] }
             (tables + (w - 2)).initialize(to: TrellisTables(book))
@@ -129,12 +128,6 @@ final class KIVITrellisChannels {
                          lanes: TrellisLaneLayout) -> SIMD16<Float> {
         var raw = chunk.loadUnaligned(as: SIMD16<UInt8>.self)
         raw[2 * w] = previous.load(as: UInt8.self)
-        return tables.levels(states: TrellisLanes.states(raw, picks: lanes.picks, shifts: lanes.shifts))
+        return tables.levels(states: TrellisLanes.states(raw, lanes))
     }
-}
-
-/// TrellisLanes.layout of one width, stored.
-struct TrellisLaneLayout {
-    let picks: SIMD64<UInt8>
-    let shifts: SIMD16<UInt32>
 }

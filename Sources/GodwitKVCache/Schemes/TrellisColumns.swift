@@ -28,17 +28,15 @@ struct TrellisColumns<W: TrellisWidth>: ValueColumns {
     let dim: Int
     /// The tables low[0..<16], low[16..<32], high[0..<16], high[16..<32] (TrellisTables).
     let tables: TrellisTables
-    /// Byte j of lane t (4t + j) ← relative byte ⌊k(15−t)/8⌋ + j.
-    let picks: SIMD64<UInt8>
-    /// Lane t: k(15 − t) mod 8.
-    let shifts: SIMD16<UInt32>
+    /// Where lane t finds coordinate i + t's window (TrellisLanes).
+    let lanes: TrellisLaneLayout
 
     init(records: UnsafeRawPointer, stride: Int, dim: Int, tables: TrellisTables) {
         self.records = records
         self.stride = stride
         self.dim = dim
         self.tables = tables
-        (picks, shifts) = TrellisLanes.layout(bits: W.bits)
+        lanes = TrellisLanes.layout(bits: W.bits)
     }
 
     /// The states of coordinates i..<i+16 (i a multiple of 16) in the low 10 bits of each lane (higher
@@ -47,7 +45,7 @@ struct TrellisColumns<W: TrellisWidth>: ValueColumns {
         let k = W.bits
         var raw = packed.loadUnaligned(fromByteOffset: k * (dim - 16 - i) / 8, as: SIMD16<UInt8>.self)
         if i == 0 { raw[2 * k] = packed.load(as: UInt8.self) }
-        return TrellisLanes.states(raw, picks: picks, shifts: shifts)
+        return TrellisLanes.states(raw, lanes)
     }
 
     @inline(__always) func column(_ j: Int, _ i: Int) -> SIMD16<Float> {
@@ -60,22 +58,29 @@ struct TrellisColumns<W: TrellisWidth>: ValueColumns {
 /// Where lane t finds the k-bit trellis window at bit k·(15 − t) of 16 bytes (16 windows of a record
 /// chunk or of a kivi{b}tcq channel chunk): the 32-bit word at byte ⌊k(15−t)/8⌋ (`godwit_pick_bytes16`),
 /// shifted right by k(15−t) mod 8.
+struct TrellisLaneLayout {
+    /// Byte j of lane t (4t + j) ← byte ⌊k(15−t)/8⌋ + j.
+    let picks: SIMD64<UInt8>
+    /// Lane t: k(15 − t) mod 8.
+    let shifts: SIMD16<UInt32>
+}
+
 enum TrellisLanes {
-    static func layout(bits k: Int) -> (picks: SIMD64<UInt8>, shifts: SIMD16<UInt32>) {
+    static func layout(bits k: Int) -> TrellisLaneLayout {
         var p = SIMD64<UInt8>(), s = SIMD16<UInt32>()
         for t in 0..<16 {
             let bit = k * (15 - t)
             for j in 0..<4 { p[4 * t + j] = UInt8(bit / 8 + j) }
             s[t] = UInt32(bit % 8)
         }
-        return (p, s)
+        return TrellisLaneLayout(picks: p, shifts: s)
     }
 
     /// The 16 states (low 10 bits of each lane; lookups ignore the bits above) from 16 bytes.
     @inline(__always)
-    static func states(_ bytes: SIMD16<UInt8>, picks: SIMD64<UInt8>, shifts: SIMD16<UInt32>) -> SIMD16<Int32> {
-        let words = unsafeBitCast(godwit_pick_bytes16(bytes, picks), to: SIMD16<UInt32>.self)
-        return unsafeBitCast(words &>> shifts, to: SIMD16<Int32>.self)
+    static func states(_ bytes: SIMD16<UInt8>, _ lanes: TrellisLaneLayout) -> SIMD16<Int32> {
+        let words = unsafeBitCast(godwit_pick_bytes16(bytes, lanes.picks), to: SIMD16<UInt32>.self)
+        return unsafeBitCast(words &>> lanes.shifts, to: SIMD16<Int32>.self)
     }
 }
 
