@@ -7,9 +7,11 @@
 // s / 16, lane s % 16. Coordinate i's state is the 10-bit window at bit o = k·(d−1−i), which lies in
 // words o/32 and o/32 + 1 (mod W, the string is circular) at the same place in every lane: two aligned
 // 16-lane loads and one funnel shift (`vpshrdvd`, CGodwit `godwit_funnel_right16`) give the 16 states,
-// two `vpermi2ps` their levels. The tile's unscaled levels [d, 16] f32 are decoded once and shared by
-// the query rows (TiledTurboKeyStore.scoreTile), and each score is multiplied by its lane's scale at the
-// end (the scalar twin scales each coordinate first: equal up to rounding). Needs k·d a multiple of 32
+// two `vpermi2ps` their levels. Up to 4 query rows (a decode step's query heads of one KV head) are
+// scored while the tile decodes (`scoreTile`, levels never stored); more rows (prompt batches) share the
+// tile's unscaled levels [d, 16] f32, decoded once (`decodeTile`, then TiledTurboKeyStore.scoreTile). Each
+// score is multiplied by its lane's scale at the end (the scalar twin scales each coordinate first: equal
+// up to rounding). Needs k·d a multiple of 32
 // (every tcq width at head dims ≥ 32; tcq3 at d = 16 keeps row records, TCQKeyStore).
 // Deviation from the row store: scores take two loads and a shift per 16 positions and coordinate, no
 // per-position horizontal sum (the row store decoded and dotted one position at a time: 0.55–0.70× of f16).
