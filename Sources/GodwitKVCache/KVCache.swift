@@ -151,9 +151,10 @@ public final class KVCache: @unchecked Sendable {
         }
         let heads = spec.kvHeads
         let parallelKeys = layer.keys as? any HeadParallelWrite, parallelValues = layer.values as? any HeadParallelWrite
-        if let pool, parallelKeys != nil || parallelValues != nil {
+        if let pool, layer.keys.writesExpensively || layer.values.writesExpensively {
             // One section for both stores, one task per head of a head-parallel store and one for the other
-            // store (K and V of a layer in separate sections left a thread idle: 3 heads on 2 threads, twice).
+            // store (K and V of a layer in separate sections left a thread idle: 3 heads on 2 threads, twice;
+            // a store wrapped for sinks or a window encodes its heads in one task, beside the other store).
             let keyTasks = parallelKeys == nil ? 1 : heads, valueTasks = parallelValues == nil ? 1 : heads
             pool.parallelFor(keyTasks + valueTasks) { task, _ in
                 if task < keyTasks {

@@ -38,10 +38,15 @@ public protocol KVStore: AnyObject {
     func read(head: Int, positions: Range<Int>, into out: UnsafeMutablePointer<Float>)
     /// Forgets positions ≥ `count` (truncation); stores with internal grouping re-derive their state.
     func truncate(to count: Int)
+    /// Whether `write` is dear enough (a search per vector) that the cache gives it a task of its own on
+    /// the thread pool beside the layer's other store (default false; HeadParallelWrite stores get a task
+    /// per head anyway; wrappers report their inner store's cost).
+    var writesExpensively: Bool { get }
 }
 
 extension KVStore {
     public func truncate(to count: Int) {}
+    public var writesExpensively: Bool { self is any HeadParallelWrite }
 }
 
 /// A store whose encoding is dear (a search per head vector, tcq{b}) and can encode one KV head per

@@ -152,6 +152,7 @@ public final class MixedPrecisionKeyStore: KeyStore {
 
     public var geometry: KVStoreGeometry { parts.geometry }
     public var allocatedBytes: Int { parts.allocatedBytes }
+    public var writesExpensively: Bool { parts.inner.writesExpensively }
     public func bytesHeld(tokens: Int) -> Int { parts.bytesHeld(tokens: tokens) }
     public func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         parts.write(src, tokenStride: tokenStride, count: count, firstPosition: firstPosition)
@@ -199,6 +200,7 @@ public final class MixedPrecisionValueStore: ValueStore {
 
     public var geometry: KVStoreGeometry { parts.geometry }
     public var allocatedBytes: Int { parts.allocatedBytes }
+    public var writesExpensively: Bool { parts.inner.writesExpensively }
     public func bytesHeld(tokens: Int) -> Int { parts.bytesHeld(tokens: tokens) }
     public func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         parts.write(src, tokenStride: tokenStride, count: count, firstPosition: firstPosition)

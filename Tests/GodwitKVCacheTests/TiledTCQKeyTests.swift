@@ -71,4 +71,20 @@ import Testing
             #expect(a == b, "\(name) head \(h)")
         }
     }
+
+    @Test("tcq stores, and sink/window wrappers around them, ask for their own write task; cheap stores do not")
+    func writeCost() throws {
+        let g = KVStoreGeometry(layer: 0, headCount: 3, headDim: 64, capacity: 32)
+        func store(_ name: String, _ role: KVRole) throws -> any KVStore {
+            let ctx = KVStoreContext(geometry: g, role: role, options: .init(), rope: nil)
+            let scheme = try KVSchemeRegistry.shared.scheme(named: name)
+            return role == .key ? try scheme.makeKeyStore(ctx) : try scheme.makeValueStore(ctx)
+        }
+        #expect(try store("tcq3", .key).writesExpensively && store("tcq3", .value).writesExpensively)
+        #expect(try !store("f16", .key).writesExpensively && !store("q4_0", .value).writesExpensively)
+        let wrapped = MixedPrecisionValueStore(inner: try store("tcq2", .value) as! any ValueStore, sinkTokens: 1, windowTokens: 0, maxBatch: 8)
+        #expect(wrapped.writesExpensively)
+        let cheap = MixedPrecisionValueStore(inner: try store("q4_0", .value) as! any ValueStore, sinkTokens: 1, windowTokens: 0, maxBatch: 8)
+        #expect(!cheap.writesExpensively)
+    }
 }
