@@ -57,6 +57,13 @@ public protocol HeadParallelWrite: KVStore {
     func write(head: Int, _ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int)
 }
 
+extension HeadParallelWrite {
+    /// One write is each head's write in turn.
+    public func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
+        for h in 0..<geometry.headCount { write(head: h, src, tokenStride: tokenStride, count: count, firstPosition: firstPosition) }
+    }
+}
+
 /// Key storage: scores queries directly against the encoded keys.
 public protocol KeyStore: KVStore {
     /// Whether `write` receives keys before or after RoPE (default: after).

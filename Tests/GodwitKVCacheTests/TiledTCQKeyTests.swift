@@ -4,8 +4,8 @@ import Testing
 
 /// tcq keys in 16-position tiles (TiledTCQKeyStore): decode-sized query groups (≤ 4 rows, scored while
 /// the tile decodes) and prompt-sized ones (> 4 rows, the tile decoded once) equal the scalar twin,
-/// over a ring that wrapped and ranges starting and ending inside tiles; per-head writes equal one
-/// write; tcq3 at head dim 16 (k·d = 48, not a multiple of 32) keeps row records and still scores right.
+/// over a ring that wrapped and ranges starting and ending inside tiles (per-head writes: TCQHeadParallelTests);
+/// tcq3 at head dim 16 (k·d = 48, not a multiple of 32) keeps row records and still scores right.
 @Suite struct TiledTCQKeyTests {
     static func keyStore(_ name: String, dim: Int, heads: Int, capacity: Int) throws -> any ScalarTwinKeyStore {
         let g = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: capacity)
@@ -23,52 +23,18 @@ import Testing
         keys.withUnsafeBufferPointer { store.write($0.baseAddress!, tokenStride: heads * dim, count: written, firstPosition: 0) }
         for queryCount in [1, 3, 4, 6] {
             let queries = rng.vectors(count: queryCount, dim: dim, outliers: false)
-            let qb = store.preparedQueryBytes
-            var prepared = [UInt8](repeating: 0, count: queryCount * qb)
-            prepared.withUnsafeMutableBytes { p in
-                queries.withUnsafeBufferPointer { q in
-                    for i in 0..<queryCount { store.prepareQuery(q.baseAddress! + i * dim, into: p.baseAddress! + i * qb) }
-                }
-            }
+            let prepared = preparedQueries(store, queries, count: queryCount, dim: dim)
             // Slots 13…36 (from lane 13 of a tile to lane 4 of the last) and 0…12 after the wrap.
             for positions in [13..<37, 37..<50, 40..<45] {
                 for head in 0..<heads {
                     let n = positions.count
-                    var fast = [Float](repeating: 0, count: queryCount * n), twin = fast
-                    prepared.withUnsafeBytes { p in
-                        fast.withUnsafeMutableBufferPointer {
-                            store.scores(queries: p.baseAddress!, queryCount: queryCount, head: head, positions: positions, into: $0.baseAddress!, outStride: n)
-                        }
-                        twin.withUnsafeMutableBufferPointer {
-                            store.scalarScores(queries: p.baseAddress!, queryCount: queryCount, head: head, positions: positions, into: $0.baseAddress!, outStride: n)
-                        }
-                    }
+                    let (fast, twin) = fastAndTwinScores(store, prepared, count: queryCount, head: head, positions: positions, stride: n)
                     let mag = queries.map(abs).reduce(0, +) * 4
                     for i in 0..<queryCount * n {
                         #expect(abs(fast[i] - twin[i]) <= 1e-5 * mag, "\(name) d\(dim) q\(queryCount) \(positions) h\(head) #\(i): \(fast[i]) vs \(twin[i])")
                     }
                 }
             }
-        }
-    }
-
-    @Test("Per-head key writes equal one write", arguments: ["tcq2", "tcq3", "tcq4"])
-    func perHead(name: String) throws {
-        let dim = 64, heads = 3, n = 21
-        let whole = try Self.keyStore(name, dim: dim, heads: heads, capacity: n)
-        let parts = try Self.keyStore(name, dim: dim, heads: heads, capacity: n)
-        let parallel = try #require(parts as? any HeadParallelWrite)
-        var rng = TestRandom(seed: 5)
-        let data = rng.vectors(count: n, dim: heads * dim)
-        data.withUnsafeBufferPointer { p in
-            whole.write(p.baseAddress!, tokenStride: heads * dim, count: n, firstPosition: 0)
-            for h in (0..<heads).reversed() { parallel.write(head: h, p.baseAddress!, tokenStride: heads * dim, count: n, firstPosition: 0) }
-        }
-        for h in 0..<heads {
-            var a = [Float](repeating: 0, count: n * dim), b = a
-            a.withUnsafeMutableBufferPointer { whole.read(head: h, positions: 0..<n, into: $0.baseAddress!) }
-            b.withUnsafeMutableBufferPointer { parts.read(head: h, positions: 0..<n, into: $0.baseAddress!) }
-            #expect(a == b, "\(name) head \(h)")
         }
     }
 

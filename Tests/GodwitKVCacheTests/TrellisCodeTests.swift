@@ -60,16 +60,17 @@ import Testing
     }
 }
 
-/// tcq stores encode each head with its own encoder (HeadParallelWrite): heads written one at a time, in
-/// any order (as the cache's thread pool does), hold exactly what one `write` holds.
+/// tcq stores (row values, tiled keys) encode each head with its own encoder (HeadParallelWrite): heads
+/// written one at a time, in any order (as the cache's thread pool does), hold exactly what one `write` holds.
 @Suite struct TCQHeadParallelTests {
-    @Test("Per-head writes equal one write", arguments: ["tcq2", "tcq3", "tcq4"])
-    func perHead(name: String) throws {
-        let dim = 64, heads = 3, n = 20
+    @Test("Per-head writes equal one write", arguments: ["tcq2", "tcq3", "tcq4"].flatMap { n in KVRole.allCases.map { (n, $0) } })
+    func perHead(name: String, role: KVRole) throws {
+        let dim = 64, heads = 3, n = 21
         let g = KVStoreGeometry(layer: 0, headCount: heads, headDim: dim, capacity: n)
         let scheme = try KVSchemeRegistry.shared.scheme(named: name)
-        let ctx = KVStoreContext(geometry: g, role: .value, options: .init(), rope: nil)
-        let whole = try scheme.makeValueStore(ctx), parts = try scheme.makeValueStore(ctx)
+        let ctx = KVStoreContext(geometry: g, role: role, options: .init(), rope: nil)
+        func make() throws -> any KVStore { role == .key ? try scheme.makeKeyStore(ctx) : try scheme.makeValueStore(ctx) }
+        let whole = try make(), parts = try make()
         let parallel = try #require(parts as? any HeadParallelWrite)
         var rng = TestRandom(seed: 99)
         let data = rng.vectors(count: n, dim: heads * dim)
@@ -81,7 +82,7 @@ import Testing
             var a = [Float](repeating: 0, count: n * dim), b = a
             a.withUnsafeMutableBufferPointer { whole.read(head: h, positions: 0..<n, into: $0.baseAddress!) }
             b.withUnsafeMutableBufferPointer { parts.read(head: h, positions: 0..<n, into: $0.baseAddress!) }
-            #expect(a == b, "\(name) head \(h)")
+            #expect(a == b, "\(name) \(role) head \(h)")
         }
     }
 }

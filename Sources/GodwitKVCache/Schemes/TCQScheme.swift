@@ -59,36 +59,42 @@ public struct TCQScheme: KVScheme {
     }
 }
 
-/// What both tcq stores share: records [headCount, capacity, 2 + k·d/8] (TrellisRecord), one encoder
-/// (with its search scratch) per head, so heads encode in parallel (HeadParallelWrite), and the codebook's
-/// tables in registers.
-class TCQRecords: HeadParallelWrite {
+/// What every tcq store holds: its geometry, the codebook, one encoder (with its search scratch) per head,
+/// so heads encode in parallel (HeadParallelWrite), and the codebook's tables and lane layout for decoding.
+class TCQEncoding {
     let geometry: KVStoreGeometry
-    let rows: VectorRecordStorage
-    /// [headCount]
-    let encoders: [TrellisEncoder]
     let codebook: TrellisCodebook
     let bits: Int
+    /// [headCount]
+    let encoders: [TrellisEncoder]
     /// The codebook's two 32-entry tables (TrellisColumns).
     let tables: TrellisTables
+    /// Where 16 windows of a record chunk sit (TrellisLanes), built once per store.
+    let lanes: TrellisLaneLayout
 
     init(_ g: KVStoreGeometry, _ book: TrellisCodebook) {
         geometry = g
-        bits = book.bits
         codebook = book
+        bits = book.bits
         encoders = (0..<g.headCount).map { _ in TrellisEncoder(book, scale: .unbiased) }
         tables = TrellisTables(book)
+        lanes = TrellisLanes.layout(bits: book.bits)
+    }
+}
+
+/// Both row-record tcq stores: records [headCount, capacity, 2 + k·d/8] (TrellisRecord).
+class TCQRecords: TCQEncoding, HeadParallelWrite {
+    let rows: VectorRecordStorage
+
+    override init(_ g: KVStoreGeometry, _ book: TrellisCodebook) {
         rows = VectorRecordStorage(g, recordBytes: TrellisRecord.bytes(headDim: g.headDim, bits: book.bits))
+        super.init(g, book)
     }
 
     deinit { rows.deallocate() }
 
     var allocatedBytes: Int { rows.allocatedBytes }
     func bytesHeld(tokens: Int) -> Int { rows.bytesHeld(tokens: tokens) }
-
-    func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
-        for h in 0..<geometry.headCount { write(head: h, src, tokenStride: tokenStride, count: count, firstPosition: firstPosition) }
-    }
 
     func write(head h: Int, _ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         let d = geometry.headDim
@@ -112,18 +118,18 @@ class TCQRecords: HeadParallelWrite {
 final class TCQValueStore: TCQRecords, ScalarTwinValueStore {
     func accumulate(weights: UnsafePointer<Float>, weightStride: Int, queryCount: Int, head: Int,
                     positions: Range<Int>, into acc: UnsafeMutablePointer<Float>, accStride: Int) {
-        let d = geometry.headDim, stride = rows.recordBytes, tables = self.tables
+        let d = geometry.headDim, stride = rows.recordBytes, tables = self.tables, lanes = self.lanes
         let first = UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound))
         switch bits {
         case 2:
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count, d: d,
-                                                acc: acc, accStride: accStride, TrellisColumns<Trellis2Bit>(records: first, stride: stride, dim: d, tables: tables))
+                                                acc: acc, accStride: accStride, TrellisColumns<Trellis2Bit>(records: first, stride: stride, dim: d, tables: tables, lanes: lanes))
         case 3:
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count, d: d,
-                                                acc: acc, accStride: accStride, TrellisColumns<Trellis3Bit>(records: first, stride: stride, dim: d, tables: tables))
+                                                acc: acc, accStride: accStride, TrellisColumns<Trellis3Bit>(records: first, stride: stride, dim: d, tables: tables, lanes: lanes))
         default:
             FloatStoreKernels.accumulateColumns(weights: weights, weightStride: weightStride, rows: queryCount, count: positions.count, d: d,
-                                                acc: acc, accStride: accStride, TrellisColumns<Trellis4Bit>(records: first, stride: stride, dim: d, tables: tables))
+                                                acc: acc, accStride: accStride, TrellisColumns<Trellis4Bit>(records: first, stride: stride, dim: d, tables: tables, lanes: lanes))
         }
     }
 
@@ -159,7 +165,7 @@ final class TCQKeyStore: TCQRecords, ScalarTwinKeyStore {
                            _ positions: Range<Int>, _ out: UnsafeMutablePointer<Float>, _ outStride: Int) {
         let d = geometry.headDim, qBytes = preparedQueryBytes
         let columns = TrellisColumns<W>(records: UnsafeRawPointer(rows.record(head: head, position: positions.lowerBound)),
-                                        stride: rows.recordBytes, dim: d, tables: tables)
+                                        stride: rows.recordBytes, dim: d, tables: tables, lanes: lanes)
         withUnsafeTemporaryAllocation(byteCount: d * 4, alignment: 64) { buffer in
             let key = buffer.baseAddress!
             for j in 0..<positions.count {

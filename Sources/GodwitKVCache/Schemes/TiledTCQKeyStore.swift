@@ -18,13 +18,7 @@
 import CGodwit
 import GodwitKernels
 
-final class TiledTCQKeyStore: HeadParallelWrite, ScalarTwinKeyStore {
-    let geometry: KVStoreGeometry
-    let codebook: TrellisCodebook
-    let bits: Int
-    /// [headCount]: each head's encoder and search scratch (heads encode in parallel).
-    let encoders: [TrellisEncoder]
-    let tables: TrellisTables
+final class TiledTCQKeyStore: TCQEncoding, HeadParallelWrite, ScalarTwinKeyStore {
     /// W = k·d/32 words per position.
     let words: Int
     let tiles: Int
@@ -38,20 +32,16 @@ final class TiledTCQKeyStore: HeadParallelWrite, ScalarTwinKeyStore {
     /// Whether (head dim, bits) fits the tiled layout (k·d a multiple of 32).
     static func supports(headDim: Int, bits: Int) -> Bool { headDim * bits % 32 == 0 }
 
-    init(_ g: KVStoreGeometry, _ book: TrellisCodebook) {
+    override init(_ g: KVStoreGeometry, _ book: TrellisCodebook) {
         precondition(Self.supports(headDim: g.headDim, bits: book.bits) && book.dim == g.headDim,
                      "TiledTCQKeyStore: k·d must be a multiple of 32")
-        geometry = g
-        codebook = book
-        bits = book.bits
-        encoders = (0..<g.headCount).map { _ in TrellisEncoder(book, scale: .unbiased) }
-        tables = TrellisTables(book)
         words = g.headDim * book.bits / 32
         tiles = (g.capacity + 15) / 16
         lanes16 = 16
         // Not zero-filled: pages are committed as positions are written.
         bitStorage = .allocate(byteCount: max(1, g.headCount * tiles * words * 64), alignment: 64)
         scales = .allocate(capacity: max(1, g.headCount * tiles * 16))
+        super.init(g, book)
     }
 
     deinit {
@@ -68,10 +58,6 @@ final class TiledTCQKeyStore: HeadParallelWrite, ScalarTwinKeyStore {
 
     @inline(__always) func tileBits(head: Int, tile: Int) -> UnsafeMutableRawPointer {
         bitStorage + ((head * tiles + tile) * words) * 64
-    }
-
-    func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
-        for h in 0..<geometry.headCount { write(head: h, src, tokenStride: tokenStride, count: count, firstPosition: firstPosition) }
     }
 
     /// Encodes each vector of head h as a record (TrellisEncoder), then scatters its scale and words into its lane.

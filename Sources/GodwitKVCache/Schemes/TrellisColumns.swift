@@ -31,12 +31,13 @@ struct TrellisColumns<W: TrellisWidth>: ValueColumns {
     /// Where lane t finds coordinate i + t's window (TrellisLanes).
     let lanes: TrellisLaneLayout
 
-    init(records: UnsafeRawPointer, stride: Int, dim: Int, tables: TrellisTables) {
+    /// lanes: TrellisLanes.layout(bits: W.bits), built once by the store.
+    init(records: UnsafeRawPointer, stride: Int, dim: Int, tables: TrellisTables, lanes: TrellisLaneLayout) {
         self.records = records
         self.stride = stride
         self.dim = dim
         self.tables = tables
-        lanes = TrellisLanes.layout(bits: W.bits)
+        self.lanes = lanes
     }
 
     /// The states of coordinates i..<i+16 (i a multiple of 16) in the low 10 bits of each lane (higher
