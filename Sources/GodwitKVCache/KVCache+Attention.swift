@@ -92,6 +92,8 @@ extension KVCache {
                        tokens n: Int, firstPosition: Int, scale: Float,
                        into out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool) {
         if usesExactAttention(layer: index) { attendExact(layer: index, queries: queries, queryStride: queryStride, heads: heads, tokens: n, firstPosition: firstPosition, scale: scale, into: out, outStride: outStride, pool: pool); return }
+        if usesGGMLFlashF16(layer: index) { attendGGMLFlashF16(layer: index, queries: queries, queryStride: queryStride, heads: heads, tokens: n, firstPosition: firstPosition, scale: scale, into: out, outStride: outStride, pool: pool); return }
+        if usesGGMLFlashAttention(layer: index) { attendGGMLFlash(layer: index, queries: queries, queryStride: queryStride, heads: heads, tokens: n, firstPosition: firstPosition, scale: scale, into: out, outStride: outStride, pool: pool); return }
         let layer = layers[index]
         let kvHeads = layer.spec.kvHeads
         let group = heads / kvHeads

@@ -1,5 +1,5 @@
-// Attention without flash attention, in llama.cpp's exact float order (Numerics.ggml, or `-fa off`
-// on f32/f16 caches).
+// Attention without flash attention, in llama.cpp's exact float order (`-fa off` on f32/f16 caches,
+// either numerics).
 // Source: llama.cpp src/llama-graph.cpp `build_attn_mha` (flash attention off): kq = mul_mat(k, q)
 // with q converted to the K cache type (f16: ggml_cpu_fp32_to_fp16, round to nearest even);
 // kq = soft_max_ext(kq, mask, scale); kqv = mul_mat(v, kq) with kq converted to the V cache type.
@@ -24,10 +24,11 @@ extension KVCache {
         switch scheme.name { case "f16": 2; case "f32": 4; default: nil }
     }
 
-    /// Whether `attend` runs the flash-attention-off path on `layer`: numerics `ggml` or
-    /// `flashAttention == false`, and f32/f16 K and V caches.
+    /// Whether `attend` runs the flash-attention-off path on `layer`: `flashAttention == false`
+    /// (either numerics) and f32/f16 K and V caches. (With flash attention on, numerics `ggml` takes
+    /// llama.cpp's flash-attention kernels instead: KVCache+GGMLFlashF16.swift.)
     public func usesExactAttention(layer index: Int) -> Bool {
-        guard configuration.numerics == .ggml || !configuration.flashAttention else { return false }
+        guard !configuration.flashAttention else { return false }
         let l = layers[index]
         return Self.exactElementBytes(l.keyScheme) != nil && Self.exactElementBytes(l.valueScheme) != nil
             && l.keyRotation == nil && l.valueRotation == nil

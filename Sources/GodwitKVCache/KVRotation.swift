@@ -42,9 +42,12 @@ public struct HadamardRotation: KVRotation, Equatable {
     public func applyInverse(_ x: UnsafeMutablePointer<Float>, dim: Int) { apply(x, dim: dim) }
 
     /// In-place fast Walsh–Hadamard transform of [n] scaled by 1/√n (Sylvester ordering, the
-    /// matrix llama.cpp builds in ggml_gen_hadamard).
+    /// matrix llama.cpp builds in ggml_gen_hadamard). As ggml-cpu's `ggml_compute_forward_fwht`:
+    /// the scale first (x·(1/√n)), then butterflies of width 1, 2, 4, … with (a + b, a − b).
     @inline(__always)
     static func butterfly(_ v: UnsafeMutablePointer<Float>, _ n: Int) {
+        let s = 1 / Float(n).squareRoot()
+        for i in 0..<n { v[i] *= s }
         var h = 1
         while h < n {
             var i = 0
@@ -58,8 +61,6 @@ public struct HadamardRotation: KVRotation, Equatable {
             }
             h *= 2
         }
-        let s = 1 / Float(n).squareRoot()
-        for i in 0..<n { v[i] *= s }
     }
 }
 

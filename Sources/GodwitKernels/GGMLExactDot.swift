@@ -1,6 +1,6 @@
 // Quantized dot products and matrix products in llama.cpp's exact float order.
 // Source: llama.cpp ggml/src/ggml-cpu/arch/x86/quants.c (llama-cpp-python 0.3.36 vendor tree):
-// `ggml_vec_dot_q4_1_q8_1`, `ggml_vec_dot_q8_0_q8_0`, `ggml_vec_dot_q5_0_q8_0` (the `__AVX2__` branches, which are what an
+// `ggml_vec_dot_q4_1_q8_1`, `ggml_vec_dot_q8_0_q8_0`, `ggml_vec_dot_q4_0_q8_0`, `ggml_vec_dot_q5_0_q8_0` (the `__AVX2__` branches, which are what an
 // AVX-512 build runs: there is no AVX-512 branch; with AVX512-VNNI the 8 lanes come from
 // `_mm256_dpbusd_epi32`), and llamafile/sgemm.cpp `tinyBLAS_Q0_AVX` (prompt batches of q8_0
 // weights: per (row, token) the same lanes, the same `d_w·d_x` products and `fmadd`s, and the same
@@ -15,11 +15,12 @@
 //   q4_1:      summs = fma(f16(m_w), f16(s_x), summs)           (`summs += m·s`, contracted by the
 //              C compiler into an FMA under -ffp-contract)
 //   result   = hsum_float_8(acc) [+ summs],  hsum_float_8 = ((l0+l4)+(l2+l6)) + ((l1+l5)+(l3+l7))
-// Deviations: none known for q4_1, q5_0 and q8_0. q4_K (repacked `ggml_gemv/gemm_q4_K_8x8_q8_K`)
+// Deviations: none known for q4_1, q4_0, q5_0 and q8_0 (q4_0 is used by the KV cache's exact flash
+// attention only: no weight product for it here). q4_K (repacked `ggml_gemv/gemm_q4_K_8x8_q8_K`)
 // and q6_K (vec_dot, or ggml-cpu/tiled for batches of 8+) are in GGMLExactKQuants.swift. Other
 // weight types have no exact product here (`hasGGMLProduct` is false): callers fall back to the
 // fast kernels.
-// Scalar twins: `dotQ4_1Q8_1Reference`, `dotQ8_0Q8_0Reference`, `dotQ5_0Q8_0Reference` (Tests/GodwitTests/ExactNumericsTests.swift).
+// Scalar twins: `dotQ4_1Q8_1Reference`, `dotQ8_0Q8_0Reference`, `dotQ4_0Q8_0Reference`, `dotQ5_0Q8_0Reference` (Tests/GodwitTests/ExactNumericsTests.swift).
 
 #if canImport(Glibc)
 import Glibc
@@ -111,6 +112,41 @@ public enum GGMLExact {
             acc = acc.addingProduct(SIMD8<Float>(repeating: half(wb, 0) * half(xb, 0)), lanes)
         }
         return hsum8(acc)
+    }
+
+    /// ggml_vec_dot_q4_0_q8_0 (AVX2 order). w: q4_0 blocks [d f16, qs 16 B] (value j = nibble j − 8:
+    /// low nibbles are values 0..15, high nibbles 16..31); x: q8_0 blocks.
+    @inline(__always)
+    public static func dotQ4_0Q8_0(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, blocks nb: Int) -> Float {
+        var acc = SIMD8<Float>()
+        for b in 0..<nb {
+            let wb = w + 18 * b, xb = x + 34 * b
+            let qs = wb.loadUnaligned(fromByteOffset: 2, as: SIMD16<UInt8>.self)
+            let v0 = Lanes.widen(qs & 0x0F) &- 8, v1 = Lanes.widen(qs &>> 4) &- 8
+            let p0 = v0 &* Lanes.signedBytes(xb, 2), p1 = v1 &* Lanes.signedBytes(xb, 18)
+            let lanes = float8(SIMD8<Int32>(lowHalf: quads(p0), highHalf: quads(p1)))
+            acc = acc.addingProduct(SIMD8<Float>(repeating: half(wb, 0) * half(xb, 0)), lanes)
+        }
+        return hsum8(acc)
+    }
+
+    /// Scalar twin of `dotQ4_0Q8_0`.
+    public static func dotQ4_0Q8_0Reference(_ w: UnsafeRawPointer, _ x: UnsafeRawPointer, blocks nb: Int) -> Float {
+        var acc = [Float](repeating: 0, count: 8)
+        for b in 0..<nb {
+            let wb = w + 18 * b, xb = x + 34 * b
+            let d = half(wb, 0) * half(xb, 0)
+            for i in 0..<8 {
+                var s: Int32 = 0
+                for j in 4 * i..<4 * i + 4 {
+                    let byte = wb.load(fromByteOffset: 2 + j % 16, as: UInt8.self)
+                    let v = Int32(j < 16 ? byte & 15 : byte >> 4) - 8
+                    s += v * Int32(xb.load(fromByteOffset: 2 + j, as: Int8.self))
+                }
+                acc[i] = fma(d, Float(s), acc[i])
+            }
+        }
+        return ((acc[0] + acc[4]) + (acc[2] + acc[6])) + ((acc[1] + acc[5]) + (acc[3] + acc[7]))
     }
 
     /// ggml_vec_dot_q5_0_q8_0 (AVX2 order) = tinyBLAS_Q0_AVX per (row, token). w: q5_0 blocks

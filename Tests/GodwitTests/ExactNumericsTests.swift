@@ -32,6 +32,8 @@ import Testing
             out += [UInt8(d & 0xFF), UInt8(d >> 8)]
             if type == .q5_0 {
                 for _ in 0..<20 { out.append(r.byte()) }
+            } else if type == .q4_0 {
+                for _ in 0..<16 { out.append(r.byte()) }
             } else if type == .q4_1 {
                 let m = half(-0.1 * r.uniform())
                 out += [UInt8(m & 0xFF), UInt8(m >> 8)]
@@ -43,7 +45,7 @@ import Testing
         return out
     }
 
-    @Test("Quantized vec_dot kernels equal their scalar twins bitwise", arguments: [GGMLType.q4_1, .q8_0, .q5_0])
+    @Test("Quantized vec_dot kernels equal their scalar twins bitwise", arguments: [GGMLType.q4_1, .q8_0, .q5_0, .q4_0])
     func quantizedDots(type: GGMLType) {
         var r = Random(state: 7)
         for cols in [32, 576, 1536] {
@@ -57,9 +59,11 @@ import Testing
                 w.withUnsafeBytes { wp in
                     let w = wp.baseAddress!, xr = x.row(0)
                     let fast = type == .q4_1 ? GGMLExact.dotQ4_1Q8_1(w, xr, blocks: nb)
-                             : type == .q5_0 ? GGMLExact.dotQ5_0Q8_0(w, xr, blocks: nb) : GGMLExact.dotQ8_0Q8_0(w, xr, blocks: nb)
+                             : type == .q5_0 ? GGMLExact.dotQ5_0Q8_0(w, xr, blocks: nb)
+                             : type == .q4_0 ? GGMLExact.dotQ4_0Q8_0(w, xr, blocks: nb) : GGMLExact.dotQ8_0Q8_0(w, xr, blocks: nb)
                     let twin = type == .q4_1 ? GGMLExact.dotQ4_1Q8_1Reference(w, xr, blocks: nb)
-                             : type == .q5_0 ? GGMLExact.dotQ5_0Q8_0Reference(w, xr, blocks: nb) : GGMLExact.dotQ8_0Q8_0Reference(w, xr, blocks: nb)
+                             : type == .q5_0 ? GGMLExact.dotQ5_0Q8_0Reference(w, xr, blocks: nb)
+                             : type == .q4_0 ? GGMLExact.dotQ4_0Q8_0Reference(w, xr, blocks: nb) : GGMLExact.dotQ8_0Q8_0Reference(w, xr, blocks: nb)
                     #expect(fast.bitPattern == twin.bitPattern, "\(type) cols \(cols): \(fast) vs \(twin)")
                 }
             }
@@ -215,8 +219,9 @@ import Testing
         let model = try Fixtures.model("smollm2")
         let c = try Reference.greedy("smollm2").cases[5]
         let tokens = c.prompt_ids + c.greedy_ids
-        let batch = try model.makeSession(SessionConfiguration(contextLength: 128, threads: 2, numerics: .ggml)).logProbabilities(tokens)
-        let single = try model.makeSession(SessionConfiguration(contextLength: 128, batchSize: 1, threads: 2, numerics: .ggml))
+        let noFlash = KVCacheConfiguration(flashAttention: false)
+        let batch = try model.makeSession(SessionConfiguration(contextLength: 128, threads: 2, cache: noFlash, numerics: .ggml)).logProbabilities(tokens)
+        let single = try model.makeSession(SessionConfiguration(contextLength: 128, batchSize: 1, threads: 2, cache: noFlash, numerics: .ggml))
         var worst: Float = 0
         for (i, t) in tokens.enumerated() {
             let lp = try single.logProbabilities([t])[0]

@@ -19,7 +19,9 @@ import Testing
         let reference = try Reference.logits(name)
         var dev = Deviation()
         for c in reference.cases {
-            let session = try model.makeSession(SessionConfiguration(contextLength: 128, threads: 2, numerics: numerics))
+            // The references ran without flash attention; ggml numerics follow llama.cpp's -fa setting.
+            let session = try model.makeSession(SessionConfiguration(contextLength: 128, threads: 2,
+                                                                     cache: KVCacheConfiguration(flashAttention: numerics == .fast), numerics: numerics))
             let lp = try session.logProbabilities(c.ids)
             for (i, pos) in c.positions.enumerated() {
                 let deltas = zip(pos.top_ids, pos.top_logits).map { lp[i][Int($0.0)] - ($0.1 - pos.logsumexp) }

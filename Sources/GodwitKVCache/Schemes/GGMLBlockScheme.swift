@@ -1,7 +1,8 @@
 // llama.cpp's quantized cache types (`-ctk/-ctv q8_0|q4_0|q4_1|q5_0|q5_1|iq4_nl`): ggml block
 // layouts, byte-identical, 32 values per block (8.5, 4.5, 5.0, 5.5, 6.0, 4.5 bits per value).
 // Encoding is ggml's CPU `from_float` for the type (the set_rows path of llama.cpp's cache):
-// the reference quantizers, and for iq4_nl the search with ntry = −1 that ggml-cpu uses.
+// `quantizeRowCPU` (q8_0: the x86 AVX quantizer; q4_0 … q5_1: the reference quantizers), and for
+// iq4_nl the search with ntry = −1 that ggml-cpu uses.
 // Rotation: llama.cpp's Hadamard rule (KVScheme.parityRotation).
 // Scores: the query is quantized once per step to the format's dot type (q8_0 / q8_1, as llama.cpp's
 // vec_dot does); per block the integer products are summed exactly, then scaled by d_k·d_q (+ m·s)
@@ -106,7 +107,7 @@ final class BlockStore<F: CacheBlockFormat>: KeyStore, ValueStore {
                 if F.type == .iq4_nl {
                     quantizeRowIQ4NL(src: s, dst: dst, count: d, ntry: -1)
                 } else {
-                    try! quantizeRowReference(type: F.type, src: s, dst: dst, count: d)
+                    try! quantizeRowCPU(type: F.type, src: s, dst: dst, count: d)
                 }
             }
         }

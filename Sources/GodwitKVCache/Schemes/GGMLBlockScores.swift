@@ -18,7 +18,7 @@ extension BlockStore {
         let d = geometry.headDim
         let out = dst.assumingMemoryBound(to: Float.self)
         withUnsafeTemporaryAllocation(byteCount: blocks * F.queryType.typeSize, alignment: 16) { tmp in
-            try! quantizeRowReference(type: F.queryType, src: q, dst: tmp.baseAddress!, count: d)
+            try! quantizeRowCPU(type: F.queryType, src: q, dst: tmp.baseAddress!, count: d)
             try! decodeBlockCodes(type: F.queryType, src: tmp.baseAddress!, rowBytes: 0, rows: 1, count: d,
                                   codes: out, scales: out + d, mins: out + d + blocks)
         }

@@ -62,7 +62,7 @@ final class TiledBlockKeyStore: KeyStore {
         storage + (head * tiles + slot / 16) * tileBytes
     }
 
-    /// Quantizes each token's row with ggml's reference quantizer, then scatters its blocks into lanes.
+    /// Quantizes each token's row as ggml-cpu's from_float does (quantizeRowCPU), then scatters its blocks into lanes.
     func write(_ src: UnsafePointer<Float>, tokenStride: Int, count: Int, firstPosition: Int) {
         let d = geometry.headDim, bytes = type.typeSize
         withUnsafeTemporaryAllocation(byteCount: blocks * bytes, alignment: 16) { buffer in
@@ -70,7 +70,7 @@ final class TiledBlockKeyStore: KeyStore {
             for t in 0..<count {
                 let slot = (firstPosition + t) % geometry.capacity, lane = slot % 16
                 for h in 0..<geometry.headCount {
-                    try! quantizeRowReference(type: type, src: src + t * tokenStride + h * d, dst: row, count: d)
+                    try! quantizeRowCPU(type: type, src: src + t * tokenStride + h * d, dst: row, count: d)
                     let base = tile(head: h, slot: slot)
                     for b in 0..<blocks {
                         let blk = UnsafeRawPointer(row + b * bytes), dst = base + b * blockTileBytes
@@ -84,21 +84,27 @@ final class TiledBlockKeyStore: KeyStore {
         }
     }
 
+    /// Gathers one position's blocks back into a ggml row [blocks · typeSize] bytes.
+    func gatherRow(head: Int, position p: Int, into row: UnsafeMutableRawPointer) {
+        let bytes = type.typeSize
+        let slot = p % geometry.capacity, lane = slot % 16
+        let base = UnsafeRawPointer(tile(head: head, slot: slot))
+        for b in 0..<blocks {
+            let src = base + b * blockTileBytes, blk = row + b * bytes
+            blk.storeBytes(of: src.loadUnaligned(fromByteOffset: lane * 2, as: UInt16.self), as: UInt16.self)
+            for i in 0..<(bytes - 2) {
+                blk.storeBytes(of: src.load(fromByteOffset: 32 + i * 16 + lane, as: UInt8.self), toByteOffset: 2 + i, as: UInt8.self)
+            }
+        }
+    }
+
     /// Gathers each position's blocks back into a ggml row and dequantizes it.
     func read(head: Int, positions: Range<Int>, into out: UnsafeMutablePointer<Float>) {
-        let d = geometry.headDim, bytes = type.typeSize
-        withUnsafeTemporaryAllocation(byteCount: blocks * bytes, alignment: 16) { buffer in
+        let d = geometry.headDim
+        withUnsafeTemporaryAllocation(byteCount: blocks * type.typeSize, alignment: 16) { buffer in
             let row = buffer.baseAddress!
             for (j, p) in positions.enumerated() {
-                let slot = p % geometry.capacity, lane = slot % 16
-                let base = UnsafeRawPointer(tile(head: head, slot: slot))
-                for b in 0..<blocks {
-                    let src = base + b * blockTileBytes, blk = row + b * bytes
-                    blk.storeBytes(of: src.loadUnaligned(fromByteOffset: lane * 2, as: UInt16.self), as: UInt16.self)
-                    for i in 0..<(bytes - 2) {
-                        blk.storeBytes(of: src.load(fromByteOffset: 32 + i * 16 + lane, as: UInt8.self), toByteOffset: 2 + i, as: UInt8.self)
-                    }
-                }
+                gatherRow(head: head, position: p, into: row)
                 try! dequantizeRow(type: type, src: UnsafeRawPointer(row), dst: out + j * d, count: d)
             }
         }
@@ -110,7 +116,7 @@ final class TiledBlockKeyStore: KeyStore {
         let d = geometry.headDim
         let out = dst.assumingMemoryBound(to: Float.self)
         withUnsafeTemporaryAllocation(byteCount: blocks * GGMLType.q8_0.typeSize, alignment: 16) { tmp in
-            try! quantizeRowReference(type: .q8_0, src: q, dst: tmp.baseAddress!, count: d)
+            try! quantizeRowCPU(type: .q8_0, src: q, dst: tmp.baseAddress!, count: d)
             try! decodeBlockCodes(type: .q8_0, src: tmp.baseAddress!, rowBytes: 0, rows: 1, count: d,
                                   codes: out, scales: out + d, mins: out + d + blocks)
         }
