@@ -60,11 +60,11 @@ struct CacheOptions: ParsableArguments {
     var layerOverrides: [String] = []
 
     @Option(name: [.customLong("fa", withSingleDash: true), .customLong("flash-attn")],
-            help: "Flash attention (online softmax): on (default) or off (full softmax rows, llama.cpp's -fa off numerics; f32/f16/bf16 caches).")
+            help: "Flash attention (online softmax): on (default, as llama.cpp's -fa auto on CPU) or off (full softmax rows, llama.cpp's -fa off numerics; f32/f16/bf16 caches). With --numerics ggml it picks which of llama.cpp's attention kernels is reproduced.")
     var flashAttention: String = "on"
 
     @Option(name: .customLong("numerics"),
-            help: "Numerics: fast (default) or ggml (llama.cpp's CPU operation order, flash attention off; for token-exact comparisons).")
+            help: "Numerics: fast (default) or ggml (llama.cpp's CPU operation order, for token-exact comparisons: -fa on reproduces its flash-attention kernels on f16/f32/q8_0/q4_0/q5_0 caches, -fa off its full-softmax attention on f16/f32).")
     var numerics: String = "fast"
 
     var configuration: KVCacheConfiguration {

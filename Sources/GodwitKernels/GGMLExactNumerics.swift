@@ -10,13 +10,18 @@
 ///
 /// - `fast`: the default. Kernels tuned for speed with a canonical order of operations that makes
 ///   a prompt batch and token-by-token decoding bitwise equal (flash-attention style attention).
-/// - `ggml`: reproduces the float operations of llama.cpp's CPU backend in llama.cpp's order (f16
-///   cache, flash attention off), so greedy decoding follows llama.cpp token for token. Slower;
-///   a prompt batch and decoding differ the way they do in llama.cpp (the attention's f16 matrix
+/// - `ggml`: reproduces the float operations of llama.cpp's CPU backend in llama.cpp's order, so
+///   greedy decoding follows llama.cpp token for token and perplexities equal llama.cpp's. The
+///   attention follows the cache configuration's `flashAttention` as llama.cpp follows `-fa`: off,
+///   its full-softmax attention (f16/f32 caches; KVCache+ExactAttention.swift); on, its
+///   flash-attention kernels (tiled for f16/f32 batches of 64+, one-chunk otherwise; q8_0/q4_0/q5_0
+///   keys with any ggml block or f16 values, Hadamard rotation included). Slower; a prompt batch
+///   and decoding differ the way they do in llama.cpp (e.g. without flash attention the f16
 ///   products use tinyBLAS for batches of 2 or more tokens and `ggml_vec_dot_f16` for one; q4_K
 ///   products use the repacked gemm for all but the last n % 4 rows, q6_K the tiled kernel from
 ///   8 rows). Weight types without an exact product here (q5_K and other k-quants, i-quants) fall
-///   back to the `fast` kernels; caches other than f32/f16 use the `fast` attention.
+///   back to the `fast` kernels; other caches (bf16, q4_1/q5_1/iq4_nl keys, Godwit's schemes) use
+///   the `fast` attention.
 public enum Numerics: String, Sendable, CaseIterable, Equatable {
     case fast
     case ggml
