@@ -5,7 +5,8 @@
 // `ggml_vec_mad_f32/_f16`, `ggml_vec_scale_f32/_f16`; src/llama-graph.cpp `build_attn` and
 // ops.cpp `ggml_compute_forward_fwht` (the Hadamard rotations) — llama-cpp-python 0.3.36 vendor tree.
 // Per query row (token, query head):
-//   q ← H·q (K rotation, FWHT scaled first), Q = quantize_row_q8_0(q) (x86 AVX quantizer)
+//   q ← H·q (K rotation, FWHT scaled first), Q = quantize_row_q8_0(q) (x86 AVX quantizer);
+//   f16/f32 keys (beside quantized values): Q = f16(q), s below = ggml_vec_dot_f16
 //   M = −∞, S = 0, acc = 0 (f32, or f16 when V is f16: VKQ16)
 //   for each visible cell in cell order (= position order here):
 //     s = vec_dot_<K>_q8_0(K row, Q) · scale
@@ -17,9 +18,9 @@
 // expf is the C library's (glibc), as in ggml. The rotation scale 1/√n is applied before the
 // butterfly, as ggml's FWHT does (HadamardRotation does the same).
 // Deviations: llama.cpp visits a sliding-window layer's ring in cell order; once positions wrap
-// (context beyond window + batch) that order differs from the position order used here. K types
-// other than q8_0/q4_0/q5_0 (their vec_dots are not reproduced) and f32/bf16 or non-ggml V stores
-// fall back to the fast attention.
+// (context beyond window + batch) that order differs from the position order used here. Key types
+// q4_1/q5_1/iq4_nl/bf16 (their vec_dots are not reproduced), and f32/bf16 or Godwit-scheme value
+// stores beside block keys, fall back to the fast attention.
 // Layout per task (KV head, block of ≤ 16 tokens): V [span, dv] f32, q [dk] f32, acc [dv] f32, then
 // K rows [span, kRowBytes] and V rows [span, vRowBytes] as raw blocks, and q's q8_0 row.
 #if canImport(Glibc)
@@ -42,13 +43,15 @@ extension KVCache {
     }
 
     /// Whether `attend` runs llama.cpp's one-chunk flash attention exactly on `layer`: numerics
-    /// `ggml`, flash attention on, a q8_0/q4_0/q5_0 key store, a ggml block or f16 value store, and
-    /// no rotation other than llama.cpp's Hadamard.
+    /// `ggml`, flash attention on, keys q8_0/q4_0/q5_0 with ggml block or f16 values, or f16/f32
+    /// keys with ggml block values (f16/f16 is KVCache+GGMLFlashF16.swift's), and no rotation other
+    /// than llama.cpp's Hadamard.
     public func usesGGMLFlashAttention(layer index: Int) -> Bool {
         guard configuration.numerics == .ggml, configuration.flashAttention else { return false }
         let l = layers[index]
-        guard let k = l.keys as? any GGMLBlockRows, Self.ggmlFlashKeyDot(k.blockType) != nil,
-              l.spec.keyDim % 32 == 0 else { return false }
+        let blockKeys = (l.keys as? any GGMLBlockRows).map { Self.ggmlFlashKeyDot($0.blockType) != nil } ?? false
+        let floatKeys = Self.exactElementBytes(l.keyScheme) != nil
+        guard blockKeys && l.spec.keyDim % 32 == 0 || floatKeys && l.values is any GGMLBlockRows else { return false }
         let valuesOK = l.values is any GGMLBlockRows || Self.exactElementBytes(l.valueScheme) == 2
         let rotationsOK = (l.keyRotation == nil || l.keyRotation is HadamardRotation)
             && (l.valueRotation == nil || l.valueRotation is HadamardRotation)
@@ -62,10 +65,13 @@ extension KVCache {
         let layer = layers[index]
         let spec = layer.spec
         let kvHeads = spec.kvHeads, group = heads / kvHeads, dk = spec.keyDim, dv = spec.valueDim
-        let keys = layer.keys as! any GGMLBlockRows
-        let dot = Self.ggmlFlashKeyDot(keys.blockType)!
-        let kBlocks = dk / 32, kRowBytes = kBlocks * keys.blockType.typeSize
-        let qRowBytes = kBlocks * GGMLType.q8_0.typeSize
+        // Block keys: a q8_0 query and the type's vec_dot. f16/f32 keys (cast to f16 as llama.cpp
+        // does): an f16-rounded query and ggml_vec_dot_f16.
+        let blockKeys = layer.keys as? any GGMLBlockRows
+        let dot = blockKeys.flatMap { Self.ggmlFlashKeyDot($0.blockType) }
+        let kBlocks = dk / 32
+        let kRowBytes = blockKeys.map { kBlocks * $0.blockType.typeSize } ?? 4 * dk
+        let qRowBytes = blockKeys == nil ? 4 * dk : kBlocks * GGMLType.q8_0.typeSize
         let blockValues = layer.values as? any GGMLBlockRows
         let halfAcc = blockValues == nil          // f16 V: llama.cpp's VKQ16 accumulator
         let vRowBytes = blockValues.map { dv / 32 * $0.blockType.typeSize } ?? 0
@@ -85,7 +91,13 @@ extension KVCache {
                 let K = UnsafeMutableRawPointer(acc + dv)
                 let rawV = K + span * kRowBytes
                 let Q = rawV + span * vRowBytes
-                keys.copyBlockRows(head: h, positions: spanLo..<spanHi, into: K)
+                if let blockKeys {
+                    blockKeys.copyBlockRows(head: h, positions: spanLo..<spanHi, into: K)
+                } else {
+                    let k = K.bindMemory(to: Float.self, capacity: span * dk)
+                    layer.keys.read(head: h, positions: spanLo..<spanHi, into: k)
+                    for i in 0..<span * dk { k[i] = GGMLExact.roundF16(k[i]) }
+                }
                 if let bv = blockValues {
                     bv.copyBlockRows(head: h, positions: spanLo..<spanHi, into: rawV)
                     for j in 0..<span {
@@ -101,11 +113,19 @@ extension KVCache {
                         let src = queries + t * queryStride + (h * group + g) * dk
                         q.update(from: src, count: dk)
                         layer.keyRotation?.apply(q, dim: dk)
-                        try! quantizeRowCPU(type: .q8_0, src: q, dst: Q, count: dk)
+                        if dot != nil {
+                            try! quantizeRowCPU(type: .q8_0, src: q, dst: Q, count: dk)
+                        } else {
+                            let qh = Q.bindMemory(to: Float.self, capacity: dk)
+                            for i in 0..<dk { qh[i] = GGMLExact.roundF16(q[i]) }
+                        }
                         acc.initialize(repeating: 0, count: dv)
                         var M = -Float.infinity, S: Float = 0
                         for p in lo...pos {
-                            let s = dot(UnsafeRawPointer(K + (p - spanLo) * kRowBytes), UnsafeRawPointer(Q), kBlocks) * scale
+                            let row = UnsafeRawPointer(K + (p - spanLo) * kRowBytes)
+                            let s = (dot?(row, UnsafeRawPointer(Q), kBlocks)
+                                     ?? GGMLExact.dotF16Vec(row.assumingMemoryBound(to: Float.self),
+                                                            UnsafeRawPointer(Q).assumingMemoryBound(to: Float.self), dk)) * scale
                             var ms: Float = 1, vs: Float = 1
                             if s > M {
                                 let old = M

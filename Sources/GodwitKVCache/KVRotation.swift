@@ -4,7 +4,9 @@
 // Sylvester Walsh–Hadamard matrix H_n (entries ±1/√n, H·H = I) with n the largest power of two
 // dividing the head dim, when K's type is quantized and head dim % 64 == 0; V is rotated with 64×64
 // blocks and the attention output rotated back. Scores are unchanged because (Hq)·(Hk) = q·k, and
-// Σ w_i·H v_i = H Σ w_i v_i. Here the product is an in-place O(n log n) butterfly, not a matmul.
+// Σ w_i·H v_i = H Σ w_i v_i. The product is an in-place O(n log n) butterfly in the order of
+// ggml-cpu's `ggml_compute_forward_fwht` (which llama.cpp runs for the rotation's mul_mat), so
+// rotated vectors are bitwise llama.cpp's.
 import GodwitKernels
 
 /// An orthonormal transform of head vectors, applied in place.

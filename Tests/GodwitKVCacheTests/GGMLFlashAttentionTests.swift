@@ -20,6 +20,7 @@ import Testing
         Case(k: "q4_0", v: "q4_0", dim: 64, window: nil, prompt: 20, decode: 2),
         Case(k: "q5_0", v: "q4_1", dim: 64, window: nil, prompt: 20, decode: 2),
         Case(k: "q8_0", v: "f16", dim: 64, window: nil, prompt: 20, decode: 2),
+        Case(k: "f16", v: "q4_0", dim: 64, window: 9, prompt: 20, decode: 2),
         Case(k: "f16", v: "f16", dim: 64, window: nil, prompt: 150, decode: 3),      // tiled, then one chunk
         Case(k: "f16", v: "f16", dim: 256, window: 70, prompt: 100, decode: 2),
         Case(k: "f32", v: "f32", dim: 64, window: nil, prompt: 70, decode: 2),

@@ -10,16 +10,16 @@ import Testing
 /// |Δ_Godwit − Δ_llama.cpp| ≤ max(0.2 percentage points, 0.25·Δ_llama.cpp).
 /// The full 40-chunk runs of every pair are in docs/kv-cache-formats.md; this runs the pairs below.
 @Suite(.serialized) struct PerplexityParityTests {
-    static func perplexity(_ name: String, ctx: Int, chunks: Int, k: String, v: String) throws -> Double {
+    static func perplexity(_ name: String, ctx: Int, chunks: Int, k: String, v: String, numerics: Numerics = .fast) throws -> Double {
         var o = PerplexityOptions()
         o.contextLength = ctx
         o.chunks = chunks
         o.batchSize = min(ctx, 512)
         o.threads = 2
-        o.cache = KVCacheConfiguration(keyScheme: k, valueScheme: v)
+        o.cache = KVCacheConfiguration(keyScheme: k, valueScheme: v, numerics: numerics)
         let text = try String(contentsOf: TestPaths.shared("data/wikitext-2-test.txt"), encoding: .utf8)
         let r = try Perplexity.run(model: try Fixtures.model(name), text: text, options: o)
-        print("\(name) -c \(ctx) --chunks \(chunks) \(k)/\(v): PPL \(r.perplexity) ± \(r.uncertainty), KV bpv \(r.cacheBitsPerValue)")
+        print("\(name) -c \(ctx) --chunks \(chunks) \(k)/\(v) (\(numerics)): PPL \(r.perplexity) ± \(r.uncertainty), KV bpv \(r.cacheBitsPerValue)")
         return r.perplexity
     }
 
@@ -45,19 +45,41 @@ import Testing
         }
     }
 
+    /// q8_0's cost (llama.cpp: SmolLM2 +0.01 %, Gemma 3 +0.25 %) is below what any rounding change
+    /// moves a 40-chunk perplexity by (a few tenths of a percent, the rule's own tolerance): fast
+    /// numerics land on either side of the line depending on last-bit details (measured: the cache
+    /// quantizer's rounding alone moved SmolLM2 from +0.06 % to +0.24 % and Gemma from −0.12 % to
+    /// +0.06 %; docs/kv-cache-formats.md). Recorded, not failed; `ggmlExact` below shows the two
+    /// engines compute the same q8_0 cache: with llama.cpp's kernels the perplexities are equal.
+    static let belowNoise: [String: Comment] = [
+        "q8_0/q8_0": "q8_0's cost is below the perplexity's rounding noise in fast numerics (exact in ggml numerics)",
+    ]
+
     @Test("SmolLM2, -c 512, 40 chunks")
     func smollm2() throws {
-        try Self.check("smollm2", section: nil, ctx: 512, chunks: 40, pairs: ["q8_0/q8_0", "q4_0/q4_0", "q4_0/f16", "f16/q4_0", "iq4_nl/iq4_nl", "bf16/bf16"])
+        try Self.check("smollm2", section: nil, ctx: 512, chunks: 40, pairs: ["q8_0/q8_0", "q4_0/q4_0", "q4_0/f16", "f16/q4_0", "iq4_nl/iq4_nl", "bf16/bf16"],
+                       known: Self.belowNoise)
     }
 
     @Test("Gemma 3, -c 512, 40 chunks")
     func gemma3c512() throws {
-        // q8_0's cost on Gemma is tiny in both engines (llama.cpp +0.25%, Godwit −0.12%): the same
-        // math (q8_0 query and keys, 256-wide Hadamard, f32 value sums) on activations that differ
-        // by float rounding; see docs/kv-cache-formats.md for how much such a perturbation moves a
-        // 40-chunk perplexity. Issue 4 stays open on it.
-        try Self.check("gemma3", section: "c512", ctx: 512, chunks: 40, pairs: ["q8_0/q8_0", "q4_0/q4_0"],
-                       known: ["q8_0/q8_0": "Gemma 3 q8_0 cost: −0.12% here vs +0.25% in llama.cpp (rule: 0.2 points)"])
+        try Self.check("gemma3", section: "c512", ctx: 512, chunks: 40, pairs: ["q8_0/q8_0", "q4_0/q4_0"], known: Self.belowNoise)
+    }
+
+    /// With `numerics: .ggml` (llama.cpp's kernels in llama.cpp's order, flash attention on as in the
+    /// reference runs) Godwit's perplexities are llama.cpp's to the reference's 4 decimals, so every
+    /// cost is llama.cpp's: f16 through the tiled flash-attention kernel, q8_0 through the one-chunk
+    /// kernel with its q8_0 query, Hadamard rotation and cache quantizer. (Also measured equal:
+    /// Gemma q4_0/q4_0 17.9546; see docs/kv-cache-formats.md.)
+    @Test("ggml numerics: llama.cpp's -c 512 perplexities to the last digit", arguments: ["smollm2", "gemma3"])
+    func ggmlExact(model: String) throws {
+        let reference = try Reference.perplexity(model, section: model == "gemma3" ? "c512" : nil)
+        for pair in ["f16/f16", "q8_0/q8_0"] {
+            let kv = pair.split(separator: "/").map(String.init)
+            let ppl = try Self.perplexity(model, ctx: 512, chunks: 40, k: kv[0], v: kv[1], numerics: .ggml)
+            let theirs = reference[pair]!.ppl
+            #expect(abs(ppl - theirs) <= 0.0001, "\(model) \(pair) (ggml): \(ppl) vs llama.cpp \(theirs)")
+        }
     }
 
     @Test("Gemma 3, -c 2048, 10 chunks (exercises the 512-token sliding window)")
