@@ -58,7 +58,8 @@ extension KVCache {
         return valuesOK && rotationsOK
     }
 
-    /// llama.cpp's quantized flash attention, same contract as `attend`.
+    /// llama.cpp's one-chunk flash attention, same contract as `attend`. Also runs f16/f32 K and V
+    /// batches of fewer than 64 tokens for `attendGGMLFlashF16`.
     func attendGGMLFlash(layer index: Int, queries: UnsafePointer<Float>, queryStride: Int, heads: Int,
                          tokens n: Int, firstPosition: Int, scale: Float,
                          into out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool) {
@@ -73,7 +74,7 @@ extension KVCache {
         let kRowBytes = blockKeys.map { kBlocks * $0.blockType.typeSize } ?? 4 * dk
         let qRowBytes = blockKeys == nil ? 4 * dk : kBlocks * GGMLType.q8_0.typeSize
         let blockValues = layer.values as? any GGMLBlockRows
-        let halfAcc = blockValues == nil          // f16 V: llama.cpp's VKQ16 accumulator
+        let halfAcc = blockValues == nil          // f16/f32 V: llama.cpp's VKQ16 accumulator
         let vRowBytes = blockValues.map { dv / 32 * $0.blockType.typeSize } ?? 0
         let block = 16
         let blocks = (n + block - 1) / block
@@ -105,6 +106,9 @@ extension KVCache {
                     }
                 } else {
                     layer.values.read(head: h, positions: spanLo..<spanHi, into: V)
+                    if Self.exactElementBytes(layer.valueScheme) == 4 {     // f32 cast to f16, as llama.cpp does
+                        for i in 0..<span * dv { V[i] = GGMLExact.roundF16(V[i]) }
+                    }
                 }
                 for t in t0..<t1 {
                     let pos = firstPosition + t

@@ -11,13 +11,13 @@
 //   e_j = ggml_v_expf(kq_j − M) (masked: 0), S = float(double(S) + Σ_groups of 16 double(reduce_add e))
 //   acc_d = fma chain over j in order: fma(e_j, v_jd, acc_d)
 //   out = acc · (1/S)
-// One chunk (batches < 64): q rounded to f16, kq = ggml_vec_dot_f16, the online softmax of
-// KVCache+GGMLFlashAttention.swift with llama.cpp's f16 accumulator (VKQ16).
+// One chunk (batches < 64): `attendGGMLFlash` (KVCache+GGMLFlashAttention.swift) with q rounded to
+// f16, kq = ggml_vec_dot_f16 and llama.cpp's f16 accumulator (VKQ16).
 // Deviations: a single decoded token over ≥ 512 cells takes llama.cpp's split-KV path (cells split
 // over the threads, partials merged; its result depends on the thread count) — here one chunk;
 // sliding-window rings are visited in position order (see KVCache+GGMLFlashAttention.swift).
 // Layout per task (KV head, block of ≤ 64 tokens): K transposed per 64-cell tile [tiles, dk, 64]
-// f32, V [tiles·64, dv] f32 (f16 values), q [dk], kq [64], acc [dv].
+// f32, V [tiles·64, dv] f32 (f16 values), key rows as read [span, dk], q [dk], kq [64], acc [dv].
 #if canImport(Glibc)
 import Glibc
 #elseif canImport(Darwin)
@@ -38,11 +38,15 @@ extension KVCache {
     func attendGGMLFlashF16(layer index: Int, queries: UnsafePointer<Float>, queryStride: Int, heads: Int,
                             tokens n: Int, firstPosition: Int, scale: Float,
                             into out: UnsafeMutablePointer<Float>, outStride: Int, pool: ThreadPool) {
+        guard n >= 64 else {     // llama.cpp's one-chunk kernel (f16 query, ggml_vec_dot_f16, f16 accumulator)
+            attendGGMLFlash(layer: index, queries: queries, queryStride: queryStride, heads: heads, tokens: n,
+                            firstPosition: firstPosition, scale: scale, into: out, outStride: outStride, pool: pool)
+            return
+        }
         let layer = layers[index]
         let spec = layer.spec
         let kvHeads = spec.kvHeads, group = heads / kvHeads, dk = spec.keyDim, dv = spec.valueDim
-        let tiled = n >= 64
-        let block = tiled ? 64 : 16, T = 64
+        let block = 64, T = 64
         let blocks = (n + block - 1) / block
         pool.parallelFor(kvHeads * blocks) { task, _ in
             let h = task / blocks, b = task % blocks
@@ -51,25 +55,18 @@ extension KVCache {
             let spanHi = firstPosition + t1
             let tileLo = spanLo / T, tileHi = (spanHi - 1) / T          // inclusive
             let cells = (tileHi - tileLo + 1) * T, base = tileLo * T
-            let rowsScratch = tiled ? (spanHi - spanLo) * dk : 0
-            let floats = cells * (dk + dv) + rowsScratch + dk + T + dv + 16
+            let floats = cells * (dk + dv) + (spanHi - spanLo) * dk + dk + T + dv + 16
             withUnsafeTemporaryAllocation(of: Float.self, capacity: floats) { buf in
                 let Kt = buf.baseAddress!, V = Kt + cells * dk
                 let q = V + cells * dv, kq = q + dk, acc = kq + T, rows = acc + dv
                 // Key rows of the span (f32 caches rounded to f16, as llama.cpp casts them); the
                 // tiled kernel reads them transposed per tile: [tile, dk, 64].
                 let roundK = Self.exactElementBytes(layer.keyScheme) == 4
-                if tiled {
-                    layer.keys.read(head: h, positions: spanLo..<spanHi, into: rows)
-                    for p in spanLo..<spanHi {
-                        let c = p - base, tile = Kt + (c / T) * dk * T, lane = c % T
-                        let row = rows + (p - spanLo) * dk
-                        for d in 0..<dk { tile[d * T + lane] = roundK ? GGMLExact.roundF16(row[d]) : row[d] }
-                    }
-                } else {
-                    let first = Kt + (spanLo - base) * dk
-                    layer.keys.read(head: h, positions: spanLo..<spanHi, into: first)
-                    if roundK { for i in 0..<(spanHi - spanLo) * dk { first[i] = GGMLExact.roundF16(first[i]) } }
+                layer.keys.read(head: h, positions: spanLo..<spanHi, into: rows)
+                for p in spanLo..<spanHi {
+                    let c = p - base, tile = Kt + (c / T) * dk * T, lane = c % T
+                    let row = rows + (p - spanLo) * dk
+                    for d in 0..<dk { tile[d * T + lane] = roundK ? GGMLExact.roundF16(row[d]) : row[d] }
                 }
                 layer.values.read(head: h, positions: spanLo..<spanHi, into: V + (spanLo - base) * dv)
                 if Self.exactElementBytes(layer.valueScheme) == 4 {
@@ -81,15 +78,9 @@ extension KVCache {
                     for g in 0..<group {
                         let src = queries + t * queryStride + (h * group + g) * dk
                         let dst = out + t * outStride + (h * group + g) * dv
-                        if tiled {
-                            q.update(from: src, count: dk)
-                            Self.tiledRow(q: q, Kt: Kt, V: V, base: base, lo: lo, pos: pos, dk: dk, dv: dv,
-                                          scale: scale, kq: kq, acc: acc, out: dst)
-                        } else {
-                            for d in 0..<dk { q[d] = GGMLExact.roundF16(src[d]) }
-                            Self.oneChunkF16Row(q: q, K: Kt, V: V, base: base, lo: lo, pos: pos, dk: dk, dv: dv,
-                                                scale: scale, acc: acc, out: dst)
-                        }
+                        q.update(from: src, count: dk)
+                        Self.tiledRow(q: q, Kt: Kt, V: V, base: base, lo: lo, pos: pos, dk: dk, dv: dv,
+                                      scale: scale, kq: kq, acc: acc, out: dst)
                     }
                 }
             }
@@ -156,31 +147,6 @@ extension KVCache {
                 }
                 while i < dv { acc[i] = GGMLExact.fma(kq[j - first], V[(j - base) * dv + i], acc[i]); i += 1 }
             }
-        }
-        let inv: Float = S == 0 ? 0 : 1 / S
-        for i in 0..<dv { out[i] = acc[i] * inv }
-    }
-
-    /// One query row of `ggml_compute_forward_flash_attn_ext_f16_one_chunk` with f16 K and V: q
-    /// already rounded to f16; K: [cells, dk] from cell `base`.
-    static func oneChunkF16Row(q: UnsafePointer<Float>, K: UnsafePointer<Float>, V: UnsafePointer<Float>, base: Int,
-                               lo: Int, pos: Int, dk: Int, dv: Int, scale: Float,
-                               acc: UnsafeMutablePointer<Float>, out: UnsafeMutablePointer<Float>) {
-        acc.initialize(repeating: 0, count: dv)
-        var M = -Float.infinity, S: Float = 0
-        for p in lo...pos {
-            let s = GGMLExact.dotF16Vec(K + (p - base) * dk, q, dk) * scale
-            var ms: Float = 1, vs: Float = 1
-            if s > M {
-                let old = M
-                M = s
-                ms = expf(old - M)
-                Self.scale(acc, dv, by: ms, roundToHalf: true)
-            } else {
-                vs = expf(s - M)
-            }
-            Self.mad(acc, V + (p - base) * dv, dv, vs, roundToHalf: true)
-            S = GGMLExact.fma(S, ms, vs)
         }
         let inv: Float = S == 0 ? 0 : 1 / S
         for i in 0..<dv { out[i] = acc[i] * inv }

@@ -111,20 +111,11 @@ public final class ActivationBuffer: @unchecked Sendable {
         switch type {
         case .f32: y.copyMemory(from: x, byteCount: 4 * cols)
         case .q8_0, .q8_1:
-            let q81 = type == .q8_1, bytes = type.typeSize, qs = q81 ? 4 : 2
+            let q81 = type == .q8_1, bytes = type.typeSize
             for b in 0..<blocks {
-                let (d, sum) = ActivationQuantizer.q8Block(x + 32 * b, y + b * bytes + qs)
-                let dh = floatToHalf(d)
-                y.storeBytes(of: dh, toByteOffset: b * bytes, as: UInt16.self)
-                let dx = halfToFloat(dh)
-                rowScale[t * blocks + b] = dx
-                if q81 {
-                    let s = floatToHalf(d * Float(sum))
-                    y.storeBytes(of: s, toByteOffset: b * bytes + 2, as: UInt16.self)
-                    rowSum[t * blocks + b] = halfToFloat(s)
-                } else {
-                    rowSum[t * blocks + b] = dx * Float(sum)
-                }
+                let (d, sum) = ActivationQuantizer.storeQ8Block(x + 32 * b, y + b * bytes, q81: q81)
+                rowScale[t * blocks + b] = d
+                rowSum[t * blocks + b] = sum
             }
         case .q8_K:
             for b in 0..<blocks {
@@ -140,20 +131,11 @@ public final class ActivationBuffer: @unchecked Sendable {
         switch type {
         case .f32: for i in 0..<cols { y.storeBytes(of: x[i], toByteOffset: 4 * i, as: Float.self) }
         case .q8_0, .q8_1:
-            let q81 = type == .q8_1, bytes = type.typeSize, qs = q81 ? 4 : 2
+            let q81 = type == .q8_1, bytes = type.typeSize
             for b in 0..<blocks {
-                let (d, sum) = ActivationQuantizer.q8BlockReference(x + 32 * b, y + b * bytes + qs)
-                let dh = floatToHalf(d)
-                y.storeBytes(of: dh, toByteOffset: b * bytes, as: UInt16.self)
-                let dx = halfToFloat(dh)
-                rowScale[t * blocks + b] = dx
-                if q81 {
-                    let s = floatToHalf(d * Float(sum))
-                    y.storeBytes(of: s, toByteOffset: b * bytes + 2, as: UInt16.self)
-                    rowSum[t * blocks + b] = halfToFloat(s)
-                } else {
-                    rowSum[t * blocks + b] = dx * Float(sum)
-                }
+                let (d, sum) = ActivationQuantizer.storeQ8Block(x + 32 * b, y + b * bytes, q81: q81, reference: true)
+                rowScale[t * blocks + b] = d
+                rowSum[t * blocks + b] = sum
             }
         case .q8_K:
             for b in 0..<blocks {

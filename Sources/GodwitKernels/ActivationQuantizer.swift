@@ -34,6 +34,24 @@ enum ActivationQuantizer {
         return (d, Lanes.sum(q0 &+ q1))
     }
 
+    /// One ggml block_q8_0 [d f16, qs 32 B] or block_q8_1 [d f16, s f16, qs 32 B] at `y` from 32
+    /// floats, as ggml-cpu's x86 quantize_row_q8_0/_q8_1 writes it (s = f16(d·Σq) from the unrounded d),
+    /// with `q8Block` or, for `reference`, its scalar twin. Returns the stored d as f32 and the block's
+    /// sum term: the stored s (q8_1) or d·Σq (q8_0).
+    @inline(__always)
+    static func storeQ8Block(_ x: UnsafePointer<Float>, _ y: UnsafeMutableRawPointer, q81: Bool,
+                             reference: Bool = false) -> (d: Float, sum: Float) {
+        let qs = y + (q81 ? 4 : 2)
+        let (d, sum) = reference ? q8BlockReference(x, qs) : q8Block(x, qs)
+        let dh = floatToHalf(d)
+        y.storeBytes(of: dh, as: UInt16.self)
+        let dx = halfToFloat(dh)
+        guard q81 else { return (dx, dx * Float(sum)) }
+        let s = floatToHalf(d * Float(sum))
+        y.storeBytes(of: s, toByteOffset: 2, as: UInt16.self)
+        return (dx, halfToFloat(s))
+    }
+
     /// Scalar twin of `q8Block`.
     static func q8BlockReference(_ x: UnsafePointer<Float>, _ qs: UnsafeMutableRawPointer) -> (d: Float, sum: Int32) {
         var amax: Float = 0

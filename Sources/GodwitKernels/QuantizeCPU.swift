@@ -17,11 +17,8 @@ public func quantizeRowCPU(type: GGMLType, src: UnsafePointer<Float>, dst: Unsaf
     switch type {
     case .q8_0, .q8_1:
         guard count >= 0, count % 32 == 0 else { throw .countNotBlockMultiple(type: type, count: count) }
-        let q81 = type == .q8_1, bytes = type.typeSize, qs = q81 ? 4 : 2
         for b in 0..<count / 32 {
-            let (d, sum) = ActivationQuantizer.q8Block(src + 32 * b, dst + b * bytes + qs)
-            dst.storeBytes(of: floatToHalf(d), toByteOffset: b * bytes, as: UInt16.self)
-            if q81 { dst.storeBytes(of: floatToHalf(d * Float(sum)), toByteOffset: b * bytes + 2, as: UInt16.self) }
+            _ = ActivationQuantizer.storeQ8Block(src + 32 * b, dst + b * type.typeSize, q81: type == .q8_1)
         }
     default:
         try quantizeRowReference(type: type, src: src, dst: dst, count: count)
